@@ -1,0 +1,175 @@
+//! Building blocks shared by the architectures: batch normalisation with an explicit
+//! mode, convolution helpers, and the forward context that exposes named taps.
+
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, PaddingConfig2d};
+use burn::prelude::*;
+
+/// What a forward pass should do besides computing logits.
+pub struct Ctx<'a, B: Backend> {
+    /// Batch-norm mode: `true` uses batch statistics and updates the running
+    /// statistics (training); `false` uses the running statistics and changes nothing.
+    pub train: bool,
+    /// Also compute the early-exit head's logits (seed 003 §3.1), when the model has one.
+    pub early_head: bool,
+    /// Called at every named tap; see [`TapHook`].
+    pub hook: Option<&'a mut dyn TapHook<B>>,
+}
+
+impl<'a, B: Backend> Ctx<'a, B> {
+    pub fn train() -> Self {
+        Self { train: true, early_head: false, hook: None }
+    }
+
+    pub fn eval() -> Self {
+        Self { train: false, early_head: false, hook: None }
+    }
+
+    pub fn with_hook(mut self, hook: &'a mut dyn TapHook<B>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    pub fn with_early_head(mut self, on: bool) -> Self {
+        self.early_head = on;
+        self
+    }
+
+    /// Passes `x` through the hook registered for the tap `name` (built lazily).
+    #[inline]
+    pub fn tap(&mut self, name: impl FnOnce() -> String, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self.hook.as_mut() {
+            Some(h) => h.tap(&name(), x),
+            None => x,
+        }
+    }
+}
+
+/// Observes or modifies activations at named layers (`stem`, `layer1.0.conv1`, …).
+///
+/// Saliency at a layer uses this to capture the activation and to add a zero leaf
+/// whose gradient is the gradient at that layer.
+pub trait TapHook<B: Backend> {
+    fn tap(&mut self, name: &str, x: Tensor<B, 4>) -> Tensor<B, 4>;
+}
+
+/// Batch normalisation over `N×H×W` with PyTorch's semantics: the batch variance is
+/// biased for normalising and unbiased for the running estimate, and the running
+/// statistics move by `momentum` (0.1) per training step.
+///
+/// Unlike `burn::nn::BatchNorm`, the mode is an argument rather than a property of
+/// the backend, so a saliency pass can run on the autodiff backend with frozen
+/// statistics.
+#[derive(Module, Debug)]
+pub struct BatchNorm<B: Backend> {
+    pub gamma: Param<Tensor<B, 1>>,
+    pub beta: Param<Tensor<B, 1>>,
+    pub running_mean: RunningState<Tensor<B, 1>>,
+    pub running_var: RunningState<Tensor<B, 1>>,
+    momentum: f64,
+    epsilon: f64,
+}
+
+impl<B: Backend> BatchNorm<B> {
+    pub fn new(channels: usize, device: &B::Device) -> Self {
+        Self {
+            gamma: Initializer::Ones.init([channels], device),
+            beta: Initializer::Zeros.init([channels], device),
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+            momentum: 0.1,
+            epsilon: 1e-5,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
+        let [n, c, h, w] = x.dims();
+        // Per-channel values are expanded to an `N×C×1×1` contiguous tensor before
+        // broadcasting: that shape takes the CPU backend's vectorised per-row path,
+        // where a `1×C×1×1` operand falls back to a strided loop ~100× slower.
+        let per_row = |v: Tensor<B, 1>| v.reshape([1, c, 1, 1]).repeat_dim(0, n);
+        let (xc, var) = if train {
+            let count = (n * h * w) as f64;
+            let channel_sum = |t: Tensor<B, 4>| t.reshape([n, c, h * w]).sum_dim(2).sum_dim(0).reshape([c]);
+            let mean = channel_sum(x.clone()).div_scalar(count);
+            let xc = x - per_row(mean.clone());
+            let var = channel_sum(xc.clone().square()).div_scalar(count);
+            let unbiased = var.clone().detach().mul_scalar(count / (count - 1.0).max(1.0));
+            let m = self.momentum;
+            self.running_mean.update(
+                self.running_mean.value_sync().mul_scalar(1.0 - m) + mean.detach().mul_scalar(m),
+            );
+            self.running_var
+                .update(self.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.mul_scalar(m));
+            (xc, var)
+        } else {
+            (x - per_row(self.running_mean.value_sync()), self.running_var.value_sync())
+        };
+        let scale = var.add_scalar(self.epsilon).sqrt().recip() * self.gamma.val();
+        xc * per_row(scale) + per_row(self.beta.val())
+    }
+}
+
+/// A bias-free `k×k` convolution with padding `k/2`, initialised as torchvision's
+/// ResNets are: Kaiming normal, fan-out, ReLU gain.
+pub fn conv<B: Backend>(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
+    let p = k / 2;
+    Conv2dConfig::new([in_ch, out_ch], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(false)
+        .with_initializer(Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: true })
+        .init(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{CpuAutodiff, CpuBackend};
+
+    #[test]
+    fn batch_norm_train_normalises_and_updates_running_stats_like_pytorch() {
+        let device = Default::default();
+        let bn = BatchNorm::<CpuBackend>::new(2, &device);
+        // Channel 0 holds 0..8, channel 1 holds 10 everywhere.
+        let mut v = Vec::new();
+        for n in 0..2 {
+            for c in 0..2 {
+                for i in 0..4 {
+                    v.push(if c == 0 { (n * 4 + i) as f32 } else { 10.0 });
+                }
+            }
+        }
+        let x = Tensor::<CpuBackend, 1>::from_floats(v.as_slice(), &device).reshape([2, 2, 2, 2]);
+        let y = bn.forward(x.clone(), true);
+        let y0: Vec<f32> = y.clone().slice([0..2, 0..1]).into_data().to_vec().unwrap();
+        let mean: f32 = y0.iter().sum::<f32>() / 8.0;
+        let var: f32 = y0.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / 8.0;
+        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3, "{mean} {var}");
+        // Running mean 0.1·3.5; running var 0.9 + 0.1·(unbiased var of 0..8 = 6).
+        let rm: Vec<f32> = bn.running_mean.value_sync().into_data().to_vec().unwrap();
+        let rv: Vec<f32> = bn.running_var.value_sync().into_data().to_vec().unwrap();
+        assert!((rm[0] - 0.35).abs() < 1e-6 && (rm[1] - 1.0).abs() < 1e-6, "{rm:?}");
+        assert!((rv[0] - 1.5).abs() < 1e-5 && (rv[1] - 0.9).abs() < 1e-6, "{rv:?}");
+        // Eval mode uses the running statistics and leaves them alone.
+        let before = bn.running_mean.value_sync().into_data();
+        let e = bn.forward(x, false);
+        assert_eq!(bn.running_mean.value_sync().into_data(), before);
+        let e0: f32 = e.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
+        assert!((e0 - (0.0 - 0.35) / (1.5f32 + 1e-5).sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn eval_mode_on_autodiff_backend_does_not_touch_running_stats() {
+        let device = Default::default();
+        let bn = BatchNorm::<CpuAutodiff>::new(3, &device);
+        let x = Tensor::<CpuAutodiff, 4>::ones([2, 3, 2, 2], &device).require_grad();
+        let before = bn.running_var.value_sync().into_data();
+        let y = bn.forward(x.clone(), false).sum();
+        let g = x.grad(&y.backward()).unwrap();
+        assert_eq!(bn.running_var.value_sync().into_data(), before);
+        let g0: f32 = g.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
+        assert!((g0 - 1.0 / (1.0f32 + 1e-5).sqrt()).abs() < 1e-5);
+    }
+}
