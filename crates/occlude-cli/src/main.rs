@@ -228,7 +228,8 @@ fn peek_kind(checkpoint: &std::path::Path) -> Result<DatasetKind> {
 }
 
 fn train(cfg: &RunConfig, flags: RunFlags, resume: bool, force: bool) -> Result<occlude::report::Summary> {
-    let opts = TrainOptions { resume, force, quiet: flags.quiet, device_name: format!("{:?}", flags.device).to_lowercase() };
+    let opts =
+        TrainOptions { resume, force, quiet: flags.quiet, device_name: format!("{:?}", flags.device).to_lowercase() };
     match flags.device {
         DeviceKind::Cpu => occlude::train::train::<occlude::backend::CpuAutodiff>(cfg, &Default::default(), &opts),
         DeviceKind::Cuda => cuda_train(cfg, &opts),
@@ -246,7 +247,12 @@ fn cuda_eval(
     data: Option<DatasetSpec>,
     batch_size: usize,
 ) -> Result<(RunConfig, occlude::train::metrics::Tally)> {
-    occlude::train::evaluate_checkpoint::<occlude::backend::CudaBackend>(checkpoint, data, batch_size, &Default::default())
+    occlude::train::evaluate_checkpoint::<occlude::backend::CudaBackend>(
+        checkpoint,
+        data,
+        batch_size,
+        &Default::default(),
+    )
 }
 
 #[cfg(not(feature = "cuda"))]

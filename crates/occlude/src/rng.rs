@@ -81,9 +81,6 @@ mod tests {
 
     #[test]
     fn swapping_epoch_and_index_gives_a_different_stream() {
-        assert_ne!(
-            derive_seed(1, Stream::Shuffle, 2, 3, 0),
-            derive_seed(1, Stream::Shuffle, 3, 2, 0)
-        );
+        assert_ne!(derive_seed(1, Stream::Shuffle, 2, 3, 0), derive_seed(1, Stream::Shuffle, 3, 2, 0));
     }
 }

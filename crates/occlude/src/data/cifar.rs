@@ -10,18 +10,8 @@ use super::InMemoryDataset;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub const CIFAR10_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 const PIXELS: usize = 3 * 32 * 32;
 
@@ -68,13 +58,9 @@ impl CifarVariant {
 
     fn files(self, train: bool) -> Vec<&'static str> {
         match (self, train) {
-            (CifarVariant::Cifar10, true) => vec![
-                "data_batch_1.bin",
-                "data_batch_2.bin",
-                "data_batch_3.bin",
-                "data_batch_4.bin",
-                "data_batch_5.bin",
-            ],
+            (CifarVariant::Cifar10, true) => {
+                vec!["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+            }
             (CifarVariant::Cifar10, false) => vec!["test_batch.bin"],
             (CifarVariant::Cifar100(_), true) => vec!["train.bin"],
             (CifarVariant::Cifar100(_), false) => vec!["test.bin"],
@@ -91,17 +77,12 @@ impl CifarVariant {
 }
 
 /// Parses the records of one binary file into `ds`.
-pub fn parse_records(
-    bytes: &[u8],
-    name: &str,
-    variant: CifarVariant,
-    ds: &mut InMemoryDataset,
-) -> Result<()> {
+pub fn parse_records(bytes: &[u8], name: &str, variant: CifarVariant, ds: &mut InMemoryDataset) -> Result<()> {
     let record = variant.label_bytes() + PIXELS;
     if bytes.is_empty() {
         bail!("{name}: empty file; expected records of {record} bytes");
     }
-    if bytes.len() % record != 0 {
+    if !bytes.len().is_multiple_of(record) {
         let full = bytes.len() / record;
         bail!(
             "{name}: truncated: {} bytes is not a whole number of {record}-byte records (record {full} at offset {} is incomplete)",
@@ -119,11 +100,7 @@ pub fn parse_records(
                 (CifarVariant::Cifar100(_), _) => 100,
             };
             if l as usize >= limit {
-                bail!(
-                    "{name}: record {i} (offset {}): label {l} out of range 0..{}",
-                    i * record + b,
-                    limit - 1
-                );
+                bail!("{name}: record {i} (offset {}): label {l} out of range 0..{}", i * record + b, limit - 1);
             }
         }
         ds.labels.push(rec[variant.label_offset()] as u16);
@@ -138,13 +115,7 @@ fn class_names(dir: &Path, variant: CifarVariant) -> Vec<String> {
     let n = variant.num_classes();
     let from_file = std::fs::read_to_string(dir.join(variant.class_names_file()))
         .ok()
-        .map(|t| {
-            t.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
+        .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect::<Vec<_>>())
         .filter(|names| names.len() == n);
     from_file.unwrap_or_else(|| match variant {
         CifarVariant::Cifar10 => CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
@@ -185,8 +156,7 @@ pub fn load_cifar(dir: &Path, variant: CifarVariant, train: bool) -> Result<InMe
     };
     for file in variant.files(train) {
         let path = dir.join(file);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         parse_records(&bytes, &path.display().to_string(), variant, &mut ds)?;
     }
     Ok(ds)
@@ -197,14 +167,7 @@ mod tests {
     use super::*;
 
     fn empty() -> InMemoryDataset {
-        InMemoryDataset {
-            channels: 3,
-            height: 32,
-            width: 32,
-            pixels: vec![],
-            labels: vec![],
-            class_names: vec![],
-        }
+        InMemoryDataset { channels: 3, height: 32, width: 32, pixels: vec![], labels: vec![], class_names: vec![] }
     }
 
     fn record(labels: &[u8], fill: u8) -> Vec<u8> {
@@ -224,11 +187,9 @@ mod tests {
 
         let bytes = [record(&[4, 77], 1)].concat();
         let mut fine = empty();
-        parse_records(&bytes, "b", CifarVariant::Cifar100(Cifar100Labels::Fine), &mut fine)
-            .unwrap();
+        parse_records(&bytes, "b", CifarVariant::Cifar100(Cifar100Labels::Fine), &mut fine).unwrap();
         let mut coarse = empty();
-        parse_records(&bytes, "b", CifarVariant::Cifar100(Cifar100Labels::Coarse), &mut coarse)
-            .unwrap();
+        parse_records(&bytes, "b", CifarVariant::Cifar100(Cifar100Labels::Coarse), &mut coarse).unwrap();
         assert_eq!((fine.labels[0], coarse.labels[0]), (77, 4));
     }
 
@@ -238,8 +199,7 @@ mod tests {
         bytes.truncate(PIXELS + 1 + 100);
         let e = format!(
             "{:#}",
-            parse_records(&bytes, "data_batch_3.bin", CifarVariant::Cifar10, &mut empty())
-                .unwrap_err()
+            parse_records(&bytes, "data_batch_3.bin", CifarVariant::Cifar10, &mut empty()).unwrap_err()
         );
         assert!(e.contains("data_batch_3.bin") && e.contains("record 1 at offset 3073"), "{e}");
     }
@@ -247,17 +207,13 @@ mod tests {
     #[test]
     fn out_of_range_label_names_record() {
         let bytes = [record(&[1], 0), record(&[10], 0)].concat();
-        let e = format!(
-            "{:#}",
-            parse_records(&bytes, "test_batch.bin", CifarVariant::Cifar10, &mut empty())
-                .unwrap_err()
-        );
+        let e =
+            format!("{:#}", parse_records(&bytes, "test_batch.bin", CifarVariant::Cifar10, &mut empty()).unwrap_err());
         assert!(e.contains("test_batch.bin") && e.contains("record 1") && e.contains("label 10"), "{e}");
         let bytes = record(&[25, 3], 0);
         let e = format!(
             "{:#}",
-            parse_records(&bytes, "train.bin", CifarVariant::Cifar100(Cifar100Labels::Fine), &mut empty())
-                .unwrap_err()
+            parse_records(&bytes, "train.bin", CifarVariant::Cifar100(Cifar100Labels::Fine), &mut empty()).unwrap_err()
         );
         assert!(e.contains("label 25"), "{e}");
     }
@@ -268,8 +224,7 @@ mod tests {
         let sub = dir.path().join("cifar-10-batches-bin");
         std::fs::create_dir(&sub).unwrap();
         for (k, f) in CifarVariant::Cifar10.files(true).iter().enumerate() {
-            std::fs::write(sub.join(f), [record(&[k as u8], k as u8), record(&[9], 0)].concat())
-                .unwrap();
+            std::fs::write(sub.join(f), [record(&[k as u8], k as u8), record(&[9], 0)].concat()).unwrap();
         }
         std::fs::write(sub.join("test_batch.bin"), record(&[5], 1)).unwrap();
         let train = load_cifar(dir.path(), CifarVariant::Cifar10, true).unwrap();

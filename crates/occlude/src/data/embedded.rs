@@ -15,14 +15,10 @@ use flate2::read::GzDecoder;
 pub const TRAIN_PER_CLASS: usize = 1000;
 pub const TEST_PER_CLASS: usize = 200;
 
-static TRAIN_IMAGES: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/train-images-idx3-ubyte.gz");
-static TRAIN_LABELS: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
-static TEST_IMAGES: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
-static TEST_LABELS: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
+static TRAIN_IMAGES: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/train-images-idx3-ubyte.gz");
+static TRAIN_LABELS: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
+static TEST_IMAGES: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
+static TEST_LABELS: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
 
 fn decode(images: &[u8], labels: &[u8], name: &str) -> Result<InMemoryDataset> {
     let images_name = format!("embedded {name}-images-idx3-ubyte.gz");

@@ -14,18 +14,8 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// The ten Fashion-MNIST classes, in label order.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const FASHION_MNIST_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 /// An unsigned-byte IDX array.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,14 +31,14 @@ pub fn parse_idx(mut reader: impl Read, name: &str, expected_ndims: usize) -> Re
     if magic[0] != 0 || magic[1] != 0 {
         bail!(
             "{name}: not an IDX file (magic number {:02x}{:02x}{:02x}{:02x}; expected 0000 then type and rank)",
-            magic[0], magic[1], magic[2], magic[3]
+            magic[0],
+            magic[1],
+            magic[2],
+            magic[3]
         );
     }
     if magic[2] != 0x08 {
-        bail!(
-            "{name}: IDX element type 0x{:02x} is not supported (expected 0x08, unsigned byte)",
-            magic[2]
-        );
+        bail!("{name}: IDX element type 0x{:02x} is not supported (expected 0x08, unsigned byte)", magic[2]);
     }
     let ndims = magic[3] as usize;
     if ndims != expected_ndims {
@@ -93,9 +83,7 @@ pub fn parse_idx(mut reader: impl Read, name: &str, expected_ndims: usize) -> Re
 }
 
 fn read_exact_or(reader: &mut impl Read, buf: &mut [u8], name: &str, what: &str) -> Result<()> {
-    reader
-        .read_exact(buf)
-        .with_context(|| format!("{name}: file too short to hold {what}"))
+    reader.read_exact(buf).with_context(|| format!("{name}: file too short to hold {what}"))
 }
 
 /// Reads an IDX file from disk, decompressing it when it is gzipped (by content, not name).
@@ -104,13 +92,10 @@ pub fn read_idx_file(path: &Path, expected_ndims: usize) -> Result<IdxArray> {
     let file = File::open(path).with_context(|| format!("opening {name}"))?;
     let mut reader = BufReader::new(file);
     let mut head = [0u8; 2];
-    let n = reader
-        .read(&mut head)
-        .with_context(|| format!("reading {name}"))?;
+    let n = reader.read(&mut head).with_context(|| format!("reading {name}"))?;
     let chained = std::io::Cursor::new(head[..n].to_vec()).chain(reader);
     if n == 2 && head == [0x1f, 0x8b] {
-        parse_idx(GzDecoder::new(chained), &name, expected_ndims)
-            .map_err(|e| gzip_context(e, &name))
+        parse_idx(GzDecoder::new(chained), &name, expected_ndims).map_err(|e| gzip_context(e, &name))
     } else {
         parse_idx(chained, &name, expected_ndims)
     }
@@ -135,20 +120,12 @@ pub fn dataset_from_idx(
 ) -> Result<InMemoryDataset> {
     let (n, h, w) = (images.dims[0], images.dims[1], images.dims[2]);
     if labels.dims[0] != n {
-        bail!(
-            "{labels_name}: {} labels but {images_name} holds {n} images",
-            labels.dims[0]
-        );
+        bail!("{labels_name}: {} labels but {images_name} holds {n} images", labels.dims[0]);
     }
     if h == 0 || w == 0 {
         bail!("{images_name}: images of size {h}×{w}; expected a non-empty size");
     }
-    if let Some((i, &l)) = labels
-        .data
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l as usize >= class_names.len())
-    {
+    if let Some((i, &l)) = labels.data.iter().enumerate().find(|(_, &l)| l as usize >= class_names.len()) {
         bail!(
             "{labels_name}: label {l} of entry {i} (byte offset {}) is out of range 0..{}",
             8 + i,
@@ -267,14 +244,8 @@ mod tests {
     #[test]
     fn label_out_of_range_names_entry() {
         let images = parse_idx(&images_file(3, 1, 1, 3)[..], "i", 3).unwrap();
-        let labels = IdxArray {
-            dims: vec![3],
-            data: vec![1, 12, 0],
-        };
-        let e = format!(
-            "{:#}",
-            dataset_from_idx(images, labels, "imgs", "lbls", &FASHION_MNIST_CLASSES).unwrap_err()
-        );
+        let labels = IdxArray { dims: vec![3], data: vec![1, 12, 0] };
+        let e = format!("{:#}", dataset_from_idx(images, labels, "imgs", "lbls", &FASHION_MNIST_CLASSES).unwrap_err());
         assert!(e.contains("lbls") && e.contains("entry 1") && e.contains("label 12"), "{e}");
     }
 
@@ -291,10 +262,7 @@ mod tests {
         enc.write_all(&bytes).unwrap();
         let compressed = enc.finish().unwrap();
         std::fs::write(&gz, &compressed).unwrap();
-        assert_eq!(
-            read_idx_file(&plain, 3).unwrap(),
-            read_idx_file(&gz, 3).unwrap()
-        );
+        assert_eq!(read_idx_file(&plain, 3).unwrap(), read_idx_file(&gz, 3).unwrap());
         let bad = dir.path().join("bad-idx3-ubyte.gz");
         std::fs::write(&bad, &compressed[..compressed.len() / 2]).unwrap();
         let e = format!("{:#}", read_idx_file(&bad, 3).unwrap_err());

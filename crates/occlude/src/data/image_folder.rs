@@ -36,18 +36,13 @@ pub fn list_classes(split_dir: &Path) -> Result<Vec<String>> {
     }
     classes.sort();
     if classes.is_empty() {
-        bail!(
-            "{}: no class sub-directories (expected <split>/<class>/<image>.jpg)",
-            split_dir.display()
-        );
+        bail!("{}: no class sub-directories (expected <split>/<class>/<image>.jpg)", split_dir.display());
     }
     Ok(classes)
 }
 
 fn has_image_extension(p: &Path) -> bool {
-    p.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .is_some_and(|e| EXTENSIONS.contains(&e.as_str()))
+    p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).is_some_and(|e| EXTENSIONS.contains(&e.as_str()))
 }
 
 impl ImageFolder {
@@ -57,10 +52,7 @@ impl ImageFolder {
         let mut empty_files = 0;
         let present = list_classes(split_dir)?;
         if let Some(extra) = present.iter().find(|c| !class_names.contains(c)) {
-            bail!(
-                "{}: class directory {extra:?} is not a class of the training split",
-                split_dir.display()
-            );
+            bail!("{}: class directory {extra:?} is not a class of the training split", split_dir.display());
         }
         for (label, class) in class_names.iter().enumerate() {
             let dir = split_dir.join(class);
@@ -74,28 +66,19 @@ impl ImageFolder {
                 .collect();
             names.sort();
             for path in names {
-                let len = std::fs::metadata(&path)
-                    .with_context(|| format!("reading {}", path.display()))?
-                    .len();
+                let len = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.len();
                 if len == 0 {
                     if skip_bad_images {
                         empty_files += 1;
                         continue;
                     }
-                    bail!(
-                        "{}: empty file (0 bytes); pass --skip-bad-images to skip such files",
-                        path.display()
-                    );
+                    bail!("{}: empty file (0 bytes); pass --skip-bad-images to skip such files", path.display());
                 }
                 files.push((path, label));
             }
         }
         if files.is_empty() {
-            bail!(
-                "{}: no images with extension {} found",
-                split_dir.display(),
-                EXTENSIONS.join("/")
-            );
+            bail!("{}: no images with extension {} found", split_dir.display(), EXTENSIONS.join("/"));
         }
         Ok(Self {
             files,
@@ -141,9 +124,7 @@ impl Dataset for ImageFolder {
     fn image(&self, index: usize) -> Result<ImageU8> {
         match self.decode(index) {
             Ok(img) => Ok(img),
-            Err(e) if !self.skip_bad_images => {
-                Err(e.context("pass --skip-bad-images to replace undecodable files"))
-            }
+            Err(e) if !self.skip_bad_images => Err(e.context("pass --skip-bad-images to replace undecodable files")),
             Err(_) => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 for step in 1..self.files.len() {
@@ -179,11 +160,7 @@ impl Dataset for ImageFolder {
 
 /// Finds the split directory: `val` also accepts `validation`, `test`.
 pub fn split_dir(root: &Path, train: bool) -> Result<PathBuf> {
-    let names: &[&str] = if train {
-        &["train"]
-    } else {
-        &["val", "validation", "test"]
-    };
+    let names: &[&str] = if train { &["train"] } else { &["val", "validation", "test"] };
     for n in names {
         let p = root.join(n);
         if p.is_dir() {
@@ -263,10 +240,7 @@ mod tests {
         let dir = tree();
         std::fs::create_dir_all(dir.path().join("val/zebra")).unwrap();
         let classes = list_classes(&dir.path().join("train")).unwrap();
-        let e = format!(
-            "{:#}",
-            ImageFolder::open(&dir.path().join("val"), &classes, false).unwrap_err()
-        );
+        let e = format!("{:#}", ImageFolder::open(&dir.path().join("val"), &classes, false).unwrap_err());
         assert!(e.contains("zebra"), "{e}");
     }
 }

@@ -41,16 +41,7 @@ pub struct LoaderConfig {
 
 impl LoaderConfig {
     pub fn eval(batch_size: usize, workers: usize) -> Self {
-        Self {
-            batch_size,
-            workers,
-            prefetch: 2,
-            shuffle: false,
-            drop_last: false,
-            copies: 1,
-            passes: 1,
-            seed: 0,
-        }
+        Self { batch_size, workers, prefetch: 2, shuffle: false, drop_last: false, copies: 1, passes: 1, seed: 0 }
     }
 }
 
@@ -105,12 +96,7 @@ impl Loader {
         preprocess.validate(dataset.channels())?;
         let first = dataset.image(0)?;
         let (h, w) = preprocess.output_size(first.height, first.width);
-        Ok(Self {
-            dims: [dataset.channels(), h, w],
-            dataset,
-            preprocess: Arc::new(preprocess),
-            config,
-        })
+        Ok(Self { dims: [dataset.channels(), h, w], dataset, preprocess: Arc::new(preprocess), config })
     }
 
     pub fn dataset(&self) -> &Arc<dyn Dataset> {
@@ -133,9 +119,8 @@ impl Loader {
     /// The `(sample index, pass)` sequence of an epoch.
     pub fn epoch_order(&self, epoch: usize) -> Vec<(usize, usize)> {
         let n = self.dataset.len();
-        let mut order: Vec<(usize, usize)> = (0..self.config.passes)
-            .flat_map(|p| (0..n).map(move |i| (i, p)))
-            .collect();
+        let mut order: Vec<(usize, usize)> =
+            (0..self.config.passes).flat_map(|p| (0..n).map(move |i| (i, p))).collect();
         if self.config.shuffle {
             order.shuffle(&mut rng_for(self.config.seed, Stream::Shuffle, epoch as u64, 0, 0));
         }
@@ -193,8 +178,7 @@ impl Loader {
                         p.out_width
                     );
                 }
-                self.preprocess
-                    .apply(&img, &p, &mut out.images[slot * per_image..(slot + 1) * per_image]);
+                self.preprocess.apply(&img, &p, &mut out.images[slot * per_image..(slot + 1) * per_image]);
                 out.labels.push(label);
                 out.indices.push(index);
                 out.copies.push(if self.config.copies > 1 { copy } else { pass });
@@ -368,8 +352,7 @@ mod tests {
         assert_eq!(b.len(), 32);
         assert_eq!(&b.indices[..4], &[b.indices[0]; 4]);
         assert_eq!(&b.copies[..4], &[0, 1, 2, 3]);
-        let distinct: std::collections::HashSet<_> =
-            b.crops[..4].iter().map(|p| (p.top, p.left, p.flip)).collect();
+        let distinct: std::collections::HashSet<_> = b.crops[..4].iter().map(|p| (p.top, p.left, p.flip)).collect();
         assert!(distinct.len() > 1, "copies must get their own crops");
     }
 
@@ -390,15 +373,27 @@ mod tests {
     fn a_failing_sample_surfaces_as_an_error() {
         struct Broken;
         impl Dataset for Broken {
-            fn len(&self) -> usize { 4 }
+            fn len(&self) -> usize {
+                4
+            }
             fn image(&self, i: usize) -> Result<crate::data::ImageU8> {
-                if i == 2 { bail!("broken.png: cannot decode image") }
+                if i == 2 {
+                    bail!("broken.png: cannot decode image")
+                }
                 Ok(crate::data::ImageU8::zeros(1, 6, 6))
             }
-            fn label(&self, _: usize) -> usize { 0 }
-            fn num_classes(&self) -> usize { 1 }
-            fn channels(&self) -> usize { 1 }
-            fn class_names(&self) -> Vec<String> { vec!["a".into()] }
+            fn label(&self, _: usize) -> usize {
+                0
+            }
+            fn num_classes(&self) -> usize {
+                1
+            }
+            fn channels(&self) -> usize {
+                1
+            }
+            fn class_names(&self) -> Vec<String> {
+                vec!["a".into()]
+            }
         }
         let mut c = cfg(2);
         c.batch_size = 1;

@@ -33,12 +33,7 @@ pub struct ImageU8 {
 impl ImageU8 {
     pub fn new(channels: usize, height: usize, width: usize, data: Vec<u8>) -> Self {
         assert_eq!(data.len(), channels * height * width, "image buffer size");
-        Self {
-            channels,
-            height,
-            width,
-            data,
-        }
+        Self { channels, height, width, data }
     }
 
     pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
@@ -99,12 +94,7 @@ impl InMemoryDataset {
             pixels.extend_from_slice(&self.pixels[i * n..(i + 1) * n]);
             labels.push(self.labels[i]);
         }
-        Self {
-            pixels,
-            labels,
-            class_names: self.class_names.clone(),
-            ..*self
-        }
+        Self { pixels, labels, class_names: self.class_names.clone(), ..*self }
     }
 
     /// The first `per_class` samples of every class, in file order: a class-balanced
@@ -130,12 +120,7 @@ impl Dataset for InMemoryDataset {
 
     fn image(&self, index: usize) -> Result<ImageU8> {
         let n = self.image_len();
-        Ok(ImageU8::new(
-            self.channels,
-            self.height,
-            self.width,
-            self.pixels[index * n..(index + 1) * n].to_vec(),
-        ))
+        Ok(ImageU8::new(self.channels, self.height, self.width, self.pixels[index * n..(index + 1) * n].to_vec()))
     }
 
     fn label(&self, index: usize) -> usize {

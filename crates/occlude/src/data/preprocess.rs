@@ -241,22 +241,11 @@ fn crop_resize(img: &ImageU8, p: &CropParams) -> ImageU8 {
     // One channel at a time through a Luma buffer keeps this generic in C.
     for c in 0..img.channels {
         let plane = &img.data[c * h * w..(c + 1) * h * w];
-        let buf = image::GrayImage::from_raw(w as u32, h as u32, plane.to_vec())
-            .expect("plane size matches");
-        let cropped = image::imageops::crop_imm(
-            &buf,
-            p.left.max(0) as u32,
-            p.top.max(0) as u32,
-            p.width as u32,
-            p.height as u32,
-        )
-        .to_image();
-        let resized = image::imageops::resize(
-            &cropped,
-            p.out_width as u32,
-            p.out_height as u32,
-            FilterType::Triangle,
-        );
+        let buf = image::GrayImage::from_raw(w as u32, h as u32, plane.to_vec()).expect("plane size matches");
+        let cropped =
+            image::imageops::crop_imm(&buf, p.left.max(0) as u32, p.top.max(0) as u32, p.width as u32, p.height as u32)
+                .to_image();
+        let resized = image::imageops::resize(&cropped, p.out_width as u32, p.out_height as u32, FilterType::Triangle);
         let n = p.out_height * p.out_width;
         out.data[c * n..(c + 1) * n].copy_from_slice(resized.as_raw());
     }
@@ -298,7 +287,11 @@ mod tests {
             for y in 0..8i64 {
                 for x in 0..8i64 {
                     let (sy, sx) = (p.top + y, p.left + x);
-                    let want = if (0..8).contains(&sy) && (0..8).contains(&sx) { img.at(0, sy as usize, sx as usize) } else { 0 };
+                    let want = if (0..8).contains(&sy) && (0..8).contains(&sx) {
+                        img.at(0, sy as usize, sx as usize)
+                    } else {
+                        0
+                    };
                     assert_eq!(out[(y * 8 + x) as usize].round() as u8, want);
                 }
             }

@@ -141,7 +141,9 @@ pub fn load_dataset(spec: &DatasetSpec) -> Result<DataSplits> {
         if (test.channels, test.height, test.width) != (c, h, w) {
             bail!(
                 "training images are {c}×{h}×{w} but evaluation images are {}×{}×{}",
-                test.channels, test.height, test.width
+                test.channels,
+                test.height,
+                test.width
             );
         }
         Ok(DataSplits {

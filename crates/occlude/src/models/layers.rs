@@ -97,11 +97,8 @@ impl<B: Backend> BatchNorm<B> {
             let var = channel_sum(xc.clone().square()).div_scalar(count);
             let unbiased = var.clone().detach().mul_scalar(count / (count - 1.0).max(1.0));
             let m = self.momentum;
-            self.running_mean.update(
-                self.running_mean.value_sync().mul_scalar(1.0 - m) + mean.detach().mul_scalar(m),
-            );
-            self.running_var
-                .update(self.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.mul_scalar(m));
+            self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m) + mean.detach().mul_scalar(m));
+            self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.mul_scalar(m));
             (xc, var)
         } else {
             (x - per_row(self.running_mean.value_sync()), self.running_var.value_sync())

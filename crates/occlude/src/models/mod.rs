@@ -120,7 +120,9 @@ mod tests {
     #[test]
     fn parameter_counts_match_published_figures() {
         // He et al. 2016 Table 6 (CIFAR-10): 0.27 M, 0.46 M, 0.66 M, 0.85 M, 1.7 M.
-        for (arch, want) in [("resnet20", 0.27), ("resnet32", 0.46), ("resnet44", 0.66), ("resnet56", 0.85), ("resnet110", 1.7)] {
+        for (arch, want) in
+            [("resnet20", 0.27), ("resnet32", 0.46), ("resnet44", 0.66), ("resnet56", 0.85), ("resnet110", 1.7)]
+        {
             let m = params(arch, 3, 10) as f64 / 1e6;
             assert!((m - want).abs() / want < 0.03, "{arch}: {m} M");
         }

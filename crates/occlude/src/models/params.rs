@@ -84,11 +84,7 @@ pub fn named_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<us
 
 /// Number of trainable parameters (what PyTorch's `sum(p.numel())` reports).
 pub fn trainable_param_count<B: Backend, M: Module<B>>(module: &M) -> usize {
-    named_shapes::<B, M>(module)
-        .iter()
-        .filter(|(p, _)| !is_buffer(p))
-        .map(|(_, s)| s.iter().product::<usize>())
-        .sum()
+    named_shapes::<B, M>(module).iter().filter(|(p, _)| !is_buffer(p)).map(|(_, s)| s.iter().product::<usize>()).sum()
 }
 
 struct Load<'a> {
@@ -113,8 +109,7 @@ impl<B: Backend> ModuleMapper<B> for Load<'_> {
                 tensor
             }
             Some(data) if data.shape.as_slice() != &tensor.dims()[..] => {
-                self.errors
-                    .push(format!("{path}: shape {:?}, expected {:?}", data.shape.as_slice(), tensor.dims()));
+                self.errors.push(format!("{path}: shape {:?}, expected {:?}", data.shape.as_slice(), tensor.dims()));
                 tensor
             }
             Some(data) => {

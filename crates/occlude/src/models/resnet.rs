@@ -44,7 +44,7 @@ pub struct ResNetSpec {
 impl ResNetSpec {
     /// He et al.'s CIFAR ResNet of depth 6n+2.
     pub fn cifar(depth: usize) -> Self {
-        assert!(depth >= 8 && (depth - 2) % 6 == 0, "CIFAR ResNet depth must be 6n+2");
+        assert!(depth >= 8 && (depth - 2).is_multiple_of(6), "CIFAR ResNet depth must be 6n+2");
         let n = (depth - 2) / 6;
         Self {
             stem_channels: 16,
@@ -187,11 +187,7 @@ impl<B: Backend> Block<B> {
         let after = self.pad_channels - before;
         let device = sub.device();
         Tensor::cat(
-            vec![
-                Tensor::zeros([n, before, hs, ws], &device),
-                sub,
-                Tensor::zeros([n, after, hs, ws], &device),
-            ],
+            vec![Tensor::zeros([n, before, hs, ws], &device), sub, Tensor::zeros([n, after, hs, ws], &device)],
             1,
         )
         .reshape([n, c + self.pad_channels, hs, ws])
@@ -211,7 +207,13 @@ pub struct ResNet<B: Backend> {
 }
 
 impl<B: Backend> ResNet<B> {
-    pub fn new(spec: &ResNetSpec, in_channels: usize, num_classes: usize, early_head: bool, device: &B::Device) -> Self {
+    pub fn new(
+        spec: &ResNetSpec,
+        in_channels: usize,
+        num_classes: usize,
+        early_head: bool,
+        device: &B::Device,
+    ) -> Self {
         let (k, stride) = if spec.imagenet_stem { (7, 2) } else { (3, 1) };
         let stem = conv(in_channels, spec.stem_channels, k, stride, device);
         let mut in_ch = spec.stem_channels;
@@ -231,8 +233,7 @@ impl<B: Backend> ResNet<B> {
             imagenet_stem: spec.imagenet_stem,
             stages,
             fc: LinearConfig::new(in_ch, num_classes).init(device),
-            early_head: early_head
-                .then(|| LinearConfig::new(spec.first_stage_channels(), num_classes).init(device)),
+            early_head: early_head.then(|| LinearConfig::new(spec.first_stage_channels(), num_classes).init(device)),
         }
     }
 

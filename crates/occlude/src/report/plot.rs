@@ -44,12 +44,9 @@ pub fn training_curves(path: &Path, title: &str, history: &[EpochMetrics]) -> Re
         let epochs = history.len().max(1) as f64;
         let x_range = 0.5..epochs + 0.5;
 
-        let max_loss = history
-            .iter()
-            .flat_map(|m| [m.train_loss, m.test_loss])
-            .filter(|v| v.is_finite())
-            .fold(0.1f64, f64::max)
-            * 1.05;
+        let max_loss =
+            history.iter().flat_map(|m| [m.train_loss, m.test_loss]).filter(|v| v.is_finite()).fold(0.1f64, f64::max)
+                * 1.05;
         let mut chart = ChartBuilder::on(&left)
             .margin(15)
             .caption("loss", ("sans-serif", 18))

@@ -103,11 +103,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         if view.dtype() != Dtype::F32 {
             bail!("{name}: tensor {key} has dtype {:?}, expected F32", view.dtype());
         }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let data = TensorData::new(values, view.shape().to_vec());
         if let Some(p) = key.strip_prefix(MODEL_PREFIX) {
             model.insert(p.to_string(), data);

@@ -147,12 +147,7 @@ fn default_copies() -> usize {
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        Self {
-            method: default_method(),
-            paradigm: default_paradigm(),
-            copies: default_copies(),
-            p_keep_image: 0.0,
-        }
+        Self { method: default_method(), paradigm: default_paradigm(), copies: default_copies(), p_keep_image: 0.0 }
     }
 }
 
@@ -230,8 +225,7 @@ impl RunConfig {
     /// data path) are resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_toml_str(&text, path.parent())
-            .with_context(|| format!("{}: invalid configuration", path.display()))
+        Self::from_toml_str(&text, path.parent()).with_context(|| format!("{}: invalid configuration", path.display()))
     }
 
     /// Parses TOML text (errors point at the line and key), resolving relative paths
@@ -271,9 +265,7 @@ impl RunConfig {
         }
         let mut tree = toml::Value::try_from(self)?;
         for o in overrides {
-            let (key, raw) = o
-                .split_once('=')
-                .with_context(|| format!("override {o:?}: expected key.path=value"))?;
+            let (key, raw) = o.split_once('=').with_context(|| format!("override {o:?}: expected key.path=value"))?;
             let value = parse_override_value(raw.trim());
             set_path(&mut tree, key.trim(), value).with_context(|| format!("override {o:?}"))?;
         }
@@ -346,9 +338,7 @@ fn set_path(tree: &mut toml::Value, key: &str, value: toml::Value) -> Result<()>
     let mut node = tree;
     let parts: Vec<&str> = key.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
-        let table = node
-            .as_table_mut()
-            .with_context(|| format!("{} is not a section", parts[..i].join(".")))?;
+        let table = node.as_table_mut().with_context(|| format!("{} is not a section", parts[..i].join(".")))?;
         if i + 1 == parts.len() {
             table.insert(part.to_string(), value);
             return Ok(());

@@ -35,7 +35,8 @@ mod tests {
         let got: f32 = cross_entropy(z.clone(), &Targets::Hard(y.clone()), 0.0).into_scalar();
         assert!((got as f64 - want).abs() < 1e-5, "{got} {want}");
         // Smoothing: q = 0.9 onehot + 0.1/3.
-        let row1: f64 = [1.0, 2.0, 3.0].iter().map(|v: &f64| (0.1 / 3.0 + if *v == 3.0 { 0.9 } else { 0.0 }) * (lse1 - v)).sum();
+        let row1: f64 =
+            [1.0, 2.0, 3.0].iter().map(|v: &f64| (0.1 / 3.0 + if *v == 3.0 { 0.9 } else { 0.0 }) * (lse1 - v)).sum();
         let want = (row1 + 3f64.ln()) / 2.0;
         let got: f32 = cross_entropy(z.clone(), &Targets::Hard(y), 0.1).into_scalar();
         assert!((got as f64 - want).abs() < 1e-5, "{got} {want}");

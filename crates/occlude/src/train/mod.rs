@@ -84,7 +84,11 @@ pub fn eval_loader(splits: &DataSplits, batch_size: usize, workers_: usize) -> R
 }
 
 /// Uploads a host batch's images and labels.
-pub fn to_device<B: Backend>(batch: &HostBatch, images: Vec<f32>, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+pub fn to_device<B: Backend>(
+    batch: &HostBatch,
+    images: Vec<f32>,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
     let x = Tensor::from_data(TensorData::new(images, batch.dims), device);
     let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
     let y = Tensor::from_data(TensorData::new(labels, [batch.labels.len()]), device);
@@ -189,7 +193,13 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
         sgd.load_state(ck.momentum, device);
         state = ck.state;
         if !opts.quiet {
-            eprintln!("resuming {} at epoch {} batch {} (step {})", paths.dir.display(), state.epoch + 1, state.batch, state.step);
+            eprintln!(
+                "resuming {} at epoch {} batch {} (step {})",
+                paths.dir.display(),
+                state.epoch + 1,
+                state.batch,
+                state.step
+            );
         }
     }
     std::fs::create_dir_all(&paths.dir).with_context(|| format!("creating {}", paths.dir.display()))?;
@@ -207,23 +217,16 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
         let mut tally = state.partial;
         let mut seen_images = 0usize;
         let started = Instant::now();
-        let mut pending: Vec<(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1, Int>, usize)> = Vec::new();
+        let mut pending = PendingLog::<B::InnerBackend>::default();
         let mut lr = 0.0;
-        let flush = |pending: &mut Vec<(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1, Int>, usize)>, tally: &mut Tally, step: usize| -> Result<()> {
-            for (loss, correct, n) in pending.drain(..) {
-                let l: f64 = loss.into_scalar().elem::<f32>() as f64;
-                if !l.is_finite() {
-                    bail!(
-                        "training loss became {l} at step {step} (epoch {}); stopping before writing non-finite weights. The last good checkpoint, if any, is kept at {}",
-                        epoch + 1,
-                        paths.checkpoint().display()
-                    );
-                }
-                tally.loss_sum += l * n as f64;
-                tally.top1 += correct.into_scalar().elem::<i64>() as usize;
-                tally.count += n;
-            }
-            Ok(())
+        let flush = |pending: &mut PendingLog<B::InnerBackend>, tally: &mut Tally| {
+            pending.flush(tally).map_err(|step| {
+                anyhow::anyhow!(
+                    "training loss became non-finite at step {step} (epoch {}); stopped before writing non-finite weights. The last good checkpoint, if any, is kept at {}",
+                    epoch + 1,
+                    paths.checkpoint().display()
+                )
+            })
         };
         for batch in train_loader.epoch(epoch, state.batch) {
             let mut batch = batch?;
@@ -240,7 +243,8 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
             })?;
             let n = step_batch.images.dims()[0];
             lr = schedule::learning_rate(&cfg.schedule, cfg.optimizer.lr, state.step, steps_per_epoch, cfg.epochs);
-            let (logits, early_logits) = model.forward_with(step_batch.images, &mut Ctx::train().with_early_head(early));
+            let (logits, early_logits) =
+                model.forward_with(step_batch.images, &mut Ctx::train().with_early_head(early));
             let mut loss = loss::cross_entropy(logits.clone(), &step_batch.targets, cfg.train.label_smoothing);
             if let Some(e) = early_logits {
                 let head = loss::cross_entropy(e, &step_batch.targets, cfg.train.label_smoothing);
@@ -253,26 +257,31 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
             let correct = logits.detach().argmax(1).reshape([n]).equal(hard).int().sum();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = sgd.step(lr, model, grads);
-            pending.push((loss.detach().inner(), correct.inner(), n));
+            pending.push(state.step + 1, loss.detach().inner(), correct.inner(), n);
             seen_images += n;
             state.step += 1;
             state.batch += 1;
             bar.inc(1);
             if state.step % log_every == 0 {
-                flush(&mut pending, &mut tally, state.step)?;
+                flush(&mut pending, &mut tally)?;
                 let secs = started.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {:.4}  {:.0} img/s  lr {:.4}", tally.loss(), seen_images as f64 / secs.max(1e-9), lr));
+                bar.set_message(format!(
+                    "loss {:.4}  {:.0} img/s  lr {:.4}",
+                    tally.loss(),
+                    seen_images as f64 / secs.max(1e-9),
+                    lr
+                ));
             }
             let every = cfg.train.checkpoint_every_steps;
             if every > 0 && state.step % every == 0 && state.batch < steps_per_epoch {
-                flush(&mut pending, &mut tally, state.step)?;
+                flush(&mut pending, &mut tally)?;
                 state.partial = tally;
                 state.partial_seconds += started.elapsed().as_secs_f64();
                 checkpoint::save(&paths.checkpoint(), &model, &sgd, &state, &config_toml)?;
                 state.partial_seconds -= started.elapsed().as_secs_f64();
             }
         }
-        flush(&mut pending, &mut tally, state.step)?;
+        flush(&mut pending, &mut tally)?;
         bar.finish_and_clear();
         let train_seconds = state.partial_seconds + started.elapsed().as_secs_f64();
         let test = evaluate(&model.valid(), &test_loader, device)?;
@@ -330,6 +339,46 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
     Ok(summary)
 }
 
+/// Per-step losses and correct counts still on the device: reading them back every
+/// step would synchronise a GPU each step, so they are read in groups.
+struct PendingLog<B: Backend> {
+    steps: Vec<PendingStep<B>>,
+}
+
+struct PendingStep<B: Backend> {
+    /// 1-based step number.
+    step: usize,
+    loss: Tensor<B, 1>,
+    correct: Tensor<B, 1, Int>,
+    images: usize,
+}
+
+impl<B: Backend> Default for PendingLog<B> {
+    fn default() -> Self {
+        Self { steps: Vec::new() }
+    }
+}
+
+impl<B: Backend> PendingLog<B> {
+    fn push(&mut self, step: usize, loss: Tensor<B, 1>, correct: Tensor<B, 1, Int>, n: usize) {
+        self.steps.push(PendingStep { step, loss, correct, images: n });
+    }
+
+    /// Adds the pending steps to `tally`; on a non-finite loss returns its step number.
+    fn flush(&mut self, tally: &mut Tally) -> std::result::Result<(), usize> {
+        for PendingStep { step, loss, correct, images: n } in self.steps.drain(..) {
+            let l = loss.into_scalar().elem::<f32>() as f64;
+            if !l.is_finite() {
+                return Err(step);
+            }
+            tally.loss_sum += l * n as f64;
+            tally.top1 += correct.into_scalar().elem::<i64>() as usize;
+            tally.count += n;
+        }
+        Ok(())
+    }
+}
+
 fn progress_bar(len: usize, epoch: usize, epochs: usize, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
@@ -355,8 +404,9 @@ pub fn evaluate_checkpoint<B: Backend>(
     device: &B::Device,
 ) -> Result<(RunConfig, Tally)> {
     let ck = checkpoint::load(checkpoint_path)?;
-    let cfg = RunConfig::from_toml_str(&ck.config_toml, None)
-        .with_context(|| format!("{}: the configuration stored in the checkpoint is invalid", checkpoint_path.display()))?;
+    let cfg = RunConfig::from_toml_str(&ck.config_toml, None).with_context(|| {
+        format!("{}: the configuration stored in the checkpoint is invalid", checkpoint_path.display())
+    })?;
     let spec = data.unwrap_or_else(|| cfg.data.clone());
     let splits = load_dataset(&spec)?;
     let model: Network<B> = cfg.model.init(splits.channels, splits.num_classes, device)?;

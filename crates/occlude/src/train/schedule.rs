@@ -10,7 +10,13 @@ use std::f64::consts::PI;
 /// * cosine: `lr · ½(1 + cos(π t/T))` over the steps after warm-up (SGDR without
 ///   restarts, seed 003 §4.1);
 /// * all: optional linear warm-up from `lr/steps` over `warmup_epochs`.
-pub fn learning_rate(schedule: &ScheduleConfig, base_lr: f64, step: usize, steps_per_epoch: usize, epochs: usize) -> f64 {
+pub fn learning_rate(
+    schedule: &ScheduleConfig,
+    base_lr: f64,
+    step: usize,
+    steps_per_epoch: usize,
+    epochs: usize,
+) -> f64 {
     let spe = steps_per_epoch.max(1) as f64;
     let total = spe * epochs as f64;
     let warmup_epochs = match schedule {
