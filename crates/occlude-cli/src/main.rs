@@ -155,7 +155,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train { config, data, out, epochs, seed, resume, force, set, skip_bad_images, run } => {
-            let mut cfg = RunConfig::load(&config)?;
+            let mut cfg = RunConfig::parse_file(&config)?;
             if let Some(d) = data {
                 cfg.data.path = Some(d);
             }
@@ -172,7 +172,7 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.data.skip_bad_images = true;
             }
             let cfg = cfg.with_overrides(&set)?;
-            cfg.validate()?;
+            cfg.validate().with_context(|| format!("{}: invalid configuration", config.display()))?;
             let summary = train(&cfg, run, resume, force)?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())

@@ -84,7 +84,7 @@ impl DatasetSpec {
     fn dir(&self) -> Result<&Path> {
         match &self.path {
             Some(p) => Ok(p),
-            None => bail!("data.path: required for data.kind = {:?}", self.kind),
+            None => bail!("data.path: required for data.kind = {:?} (or pass --data DIR)", self.kind),
         }
     }
 

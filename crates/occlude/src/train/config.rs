@@ -224,8 +224,19 @@ impl RunConfig {
     /// Reads and validates a TOML file. Relative paths inside it (output directory,
     /// data path) are resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Self> {
+        let cfg = Self::parse_file(path)?;
+        cfg.validate().with_context(|| format!("{}: invalid configuration", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Reads a TOML file without validating values, so that command-line overrides
+    /// can complete it first (e.g. `--data` providing `data.path`).
+    pub fn parse_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_toml_str(&text, path.parent()).with_context(|| format!("{}: invalid configuration", path.display()))
+        let cfg: Self = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("{}: invalid configuration", path.display()))?;
+        Ok(cfg.resolve_paths(path.parent()))
     }
 
     /// Parses TOML text (errors point at the line and key), resolving relative paths
@@ -241,7 +252,13 @@ impl RunConfig {
         cfg.resolved(base)
     }
 
-    fn resolved(mut self, base: Option<&Path>) -> Result<Self> {
+    fn resolved(self, base: Option<&Path>) -> Result<Self> {
+        let cfg = self.resolve_paths(base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(mut self, base: Option<&Path>) -> Self {
         let cfg = &mut self;
         if let Some(base) = base.filter(|b| !b.as_os_str().is_empty()) {
             if cfg.output_dir.is_relative() {
@@ -253,8 +270,7 @@ impl RunConfig {
                 }
             }
         }
-        self.validate()?;
-        Ok(self)
+        self
     }
 
     /// Applies `key.path=value` overrides (values parsed as TOML, falling back to a
