@@ -3,17 +3,41 @@
 //! augmentation).
 //!
 //! Design: every method is split into a *sampler* that draws plain-data parameters
-//! (boxes, grid flags, λ and partner, op lists) deterministically from
+//! ([`params`]: boxes, grid flags, λ and partner, op lists) deterministically from
 //! `(seed, epoch, index, copy)` — possibly given a saliency map — and an *apply* that
-//! applies a whole batch of parameters to a batch tensor on the device in one pass.
-//! The trainer only sees [`BatchAugment`].
+//! applies a whole batch of parameters to a batch tensor on the device in one pass
+//! ([`apply::apply_batch`]). The trainer only sees [`BatchAugment`].
+//!
+//! * [`spec`]: the `cutout:n=6,s=56` syntax of `augment.method` and `--augment`;
+//! * [`sample`]: the region-level samplers (Cutout, Hide-and-Seek, Random Erasing,
+//!   CutMix, GridMask) and the [`sample::Sampler`] trait saliency-guided samplers
+//!   implement;
+//! * [`ops`]: the 8-bit image ops of AutoAugment / RandAugment (PIL semantics) and
+//!   their policies; they run in the data loader, which keeps the clean and the
+//!   augmented view of every crop ([`crate::data::HostBatch::augmented`]);
+//! * [`apply`]: the batched apply and soft targets;
+//! * [`preview`]: the original-vs-augmented grid of `occlude preview`;
+//! * [`bench`]: apply-time measurements (`occlude bench augment`).
+
+pub mod apply;
+pub mod bench;
+pub mod ops;
+pub mod params;
+pub mod preview;
+pub mod sample;
+pub mod spec;
 
 use crate::data::HostBatch;
 use crate::models::Network;
 use crate::train::config::AugmentConfig;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
+use ops::{ImageOpsConfig, OpPolicy};
+use params::RegionParams;
+use sample::{keep_image, sampler_for, BatchContext, Sampler};
+use spec::{AugmentSpec, MethodSpec};
 
 /// The targets a batch is trained against.
 pub enum Targets<B: Backend> {
@@ -31,7 +55,8 @@ pub struct TrainBatch<B: Backend> {
 
 /// Everything an augmentation may look at for one step.
 pub struct AugmentInput<'a, B: AutodiffBackend> {
-    /// The preprocessed batch as loaded (indices, copies, crops).
+    /// The preprocessed batch as loaded (indices, copies, crops, and the augmented
+    /// view when image-level ops are configured).
     pub host: &'a HostBatch,
     /// `host.images` on the device.
     pub images: Tensor<B, 4>,
@@ -55,12 +80,15 @@ pub enum Paradigm {
     /// Each image once; occluded with probability `1 − p_keep_image` (the non-joint
     /// setting of §4.3).
     Standard,
-    /// §3: preprocess once, duplicate the batch, occlude one copy, train on both.
+    /// §3: preprocess once, duplicate the batch, occlude one copy, train on both
+    /// (clean copy first; the occluded copy is occluded with probability
+    /// `1 − p_keep_image`, i.e. always with the default `p_keep_image = 0`).
     Joint,
     /// §4.6: M copies per sample in the batch, each preprocessed independently, each
     /// occluded with probability `1 − p_keep_image`.
     Batch,
-    /// Table 8: M passes over the data per epoch, copies in distinct batches.
+    /// Table 8: M passes over the data per epoch, copies in distinct batches, each
+    /// occluded with probability `1 − p_keep_image`.
     Dataset,
 }
 
@@ -71,7 +99,7 @@ impl Paradigm {
             "joint" => Self::Joint,
             "batch" => Self::Batch,
             "dataset" => Self::Dataset,
-            _ => bail!("paradigm: unknown {s:?}; expected standard, joint, batch or dataset"),
+            _ => bail!("paradigm: unknown {s:?}; expected standard (non-joint), joint, batch or dataset"),
         })
     }
 }
@@ -82,16 +110,22 @@ pub struct AugmentPlan {
     pub paradigm: Paradigm,
     pub copies: usize,
     pub p_keep_image: f64,
+    /// The spec as written in the configuration.
     pub method: String,
+    pub spec: AugmentSpec,
 }
 
 impl AugmentPlan {
     pub fn from_config(c: &AugmentConfig) -> Result<Self> {
         let paradigm = Paradigm::parse(&c.paradigm)?;
-        if c.method != "none" {
-            bail!("method: unknown augmentation {:?}; expected none", c.method);
+        let spec = AugmentSpec::parse(&c.method).with_context(|| format!("method {:?}", c.method))?;
+        if !(0.0..=1.0).contains(&c.p_keep_image) {
+            bail!("p_keep_image: must be in [0, 1], got {}", c.p_keep_image);
         }
-        Ok(Self { paradigm, copies: c.copies, p_keep_image: c.p_keep_image, method: c.method.clone() })
+        if matches!(paradigm, Paradigm::Batch | Paradigm::Dataset) && c.copies == 0 {
+            bail!("copies: must be at least 1 for the {} paradigm", c.paradigm);
+        }
+        Ok(Self { paradigm, copies: c.copies, p_keep_image: c.p_keep_image, method: c.method.clone(), spec })
     }
 
     /// Copies of each sample the loader puts in a batch.
@@ -112,28 +146,138 @@ impl AugmentPlan {
         }
     }
 
+    /// The image-level ops the loader applies to produce the augmented view, if any.
+    pub fn loader_image_ops(&self) -> Option<ImageOpsConfig> {
+        self.spec.image.as_ref().map(image_ops_config)
+    }
+
     /// The batch transform for training.
     pub fn build<B: AutodiffBackend>(&self) -> Box<dyn BatchAugment<B>> {
-        Box::new(Identity { joint: self.paradigm == Paradigm::Joint })
+        Box::new(TrainAugment { paradigm: self.paradigm, augmenter: Augmenter::new(&self.spec, self.p_keep_image) })
     }
 }
 
-/// No occlusion. With joint training the batch is still duplicated (the "joint
-/// baseline" of seed 000 §4.1: every image appears exactly twice).
-struct Identity {
-    joint: bool,
+/// The loader configuration of an image-level method.
+pub fn image_ops_config(m: &MethodSpec) -> ImageOpsConfig {
+    match *m {
+        MethodSpec::AutoAugment { policy, m, fill } => {
+            ImageOpsConfig { policy: OpPolicy::AutoAugment { policy, magnitude: m }, fill }
+        }
+        MethodSpec::RandAugment { n, m, fill } => ImageOpsConfig { policy: OpPolicy::RandAugment { n, m }, fill },
+        _ => panic!("{} is not an image-level method", m.name()),
+    }
 }
 
-impl<B: AutodiffBackend> BatchAugment<B> for Identity {
+/// One augmented batch, before the paradigm arranges it.
+pub struct Augmented<B: Backend> {
+    /// `N × C × H × W`, every image augmented (or kept).
+    pub images: Tensor<B, 4>,
+    /// The region-level parameters of every image (`Keep` without a region method).
+    pub params: Vec<RegionParams>,
+    /// Whether each image was left untouched (`p_keep_image`).
+    pub kept: Vec<bool>,
+    /// Soft targets `N × classes` when labels were mixed.
+    pub soft_targets: Option<Vec<f32>>,
+}
+
+/// Applies an [`AugmentSpec`] to loaded batches: for every image, keep it with
+/// probability `p_keep_image`; otherwise use its augmented view (image-level method)
+/// and then apply the region-level parameters drawn for it.
+#[derive(Debug)]
+pub struct Augmenter {
+    pub spec: AugmentSpec,
+    pub p_keep_image: f64,
+    sampler: Option<Box<dyn Sampler>>,
+    checked_size: Option<(usize, usize)>,
+}
+
+impl Augmenter {
+    pub fn new(spec: &AugmentSpec, p_keep_image: f64) -> Self {
+        Self {
+            spec: spec.clone(),
+            p_keep_image,
+            sampler: spec.region.as_ref().and_then(sampler_for),
+            checked_size: None,
+        }
+    }
+
+    /// Augments the batch `x` (`host.images` on a device).
+    pub fn augment<B: Backend>(
+        &mut self,
+        host: &HostBatch,
+        x: Tensor<B, 4>,
+        seed: u64,
+        epoch: usize,
+        classes: usize,
+    ) -> Result<Augmented<B>> {
+        let [n, _, h, w] = host.dims;
+        if self.checked_size != Some((h, w)) {
+            self.spec.check_image_size(h, w).context("augment.method")?;
+            self.checked_size = Some((h, w));
+        }
+        let ctx = BatchContext::from_host(host, seed, epoch);
+        let kept: Vec<bool> = (0..n).map(|i| keep_image(&ctx.site(i), self.p_keep_image)).collect();
+        let mut images = x;
+        if self.spec.image.is_some() {
+            let Some(aug) = &host.augmented else {
+                bail!("the loader produced no augmented view; image-level methods need LoaderConfig::image_ops");
+            };
+            let aug = Tensor::<B, 4>::from_data(TensorData::new(aug.clone(), host.dims), &images.device());
+            let params: Vec<RegionParams> = kept
+                .iter()
+                .map(|&k| if k { RegionParams::Keep } else { RegionParams::Paste { rects: vec![] } })
+                .collect();
+            images = apply::apply_batch(images, Some(aug), &params)?;
+        }
+        let mut params = vec![RegionParams::Keep; n];
+        let mut soft_targets = None;
+        if let Some(sampler) = &self.sampler {
+            if sampler.needs_saliency() {
+                bail!("{}: saliency-guided sampling is not wired into training yet", self.spec);
+            }
+            params = (0..n).map(|i| if kept[i] { RegionParams::Keep } else { sampler.sample(&ctx, i, None) }).collect();
+            images = apply::apply_batch(images, None, &params)?;
+            soft_targets = apply::soft_targets(&params, &host.labels, classes);
+        }
+        Ok(Augmented { images, params, kept, soft_targets })
+    }
+}
+
+/// The trainer's [`BatchAugment`]: an [`Augmenter`] arranged by the paradigm.
+struct TrainAugment {
+    paradigm: Paradigm,
+    augmenter: Augmenter,
+}
+
+impl<B: AutodiffBackend> BatchAugment<B> for TrainAugment {
     fn apply(&mut self, input: AugmentInput<'_, B>) -> Result<TrainBatch<B>> {
-        let (images, labels) = if self.joint {
-            (
-                Tensor::cat(vec![input.images.clone(), input.images], 0),
-                Tensor::cat(vec![input.labels.clone(), input.labels], 0),
-            )
-        } else {
-            (input.images, input.labels)
-        };
-        Ok(TrainBatch { images, targets: Targets::Hard(labels) })
+        let AugmentInput { host, images, labels, epoch, num_classes, seed, .. } = input;
+        let device = images.device();
+        let n = host.len();
+        let joint = self.paradigm == Paradigm::Joint;
+        if self.augmenter.spec.is_none() && !joint {
+            return Ok(TrainBatch { images, targets: Targets::Hard(labels) });
+        }
+        let clean = if joint { Some(images.clone()) } else { None };
+        let a = self.augmenter.augment(host, images, seed, epoch, num_classes)?;
+        let soft =
+            |q: Vec<f32>, rows: usize| Tensor::<B, 2>::from_data(TensorData::new(q, [rows, num_classes]), &device);
+        Ok(match (clean, a.soft_targets) {
+            (None, None) => TrainBatch { images: a.images, targets: Targets::Hard(labels) },
+            (None, Some(q)) => TrainBatch { images: a.images, targets: Targets::Soft(soft(q, n)) },
+            // Joint training: the clean copy first, then the augmented one.
+            (Some(clean), None) => TrainBatch {
+                images: Tensor::cat(vec![clean, a.images], 0),
+                targets: Targets::Hard(Tensor::cat(vec![labels.clone(), labels], 0)),
+            },
+            (Some(clean), Some(q)) => {
+                let mut both = vec![0.0f32; n * num_classes];
+                for (i, &y) in host.labels.iter().enumerate() {
+                    both[i * num_classes + y] = 1.0;
+                }
+                both.extend(q);
+                TrainBatch { images: Tensor::cat(vec![clean, a.images], 0), targets: Targets::Soft(soft(both, 2 * n)) }
+            }
+        })
     }
 }

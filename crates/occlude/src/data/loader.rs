@@ -10,9 +10,16 @@
 //!   mini-batch, each preprocessed independently (its own crop and flip);
 //! * dataset augmentation (Table 8): `passes = M` iterates over the training set M
 //!   times per epoch, the copies landing in distinct mini-batches.
+//!
+//! With `image_ops` (AutoAugment, RandAugment) every image is also augmented on
+//! its 8-bit crop and the batch carries both views of the same crop: `images`
+//! (clean, `x`) and `augmented` (`A(x)`), so that Selective-Paste (seed 003 Eq. 3)
+//! can blend them on the device.
 
 use super::preprocess::{CropParams, Preprocess};
 use super::Dataset;
+use crate::augment::ops::ImageOpsConfig;
+use crate::augment::params::ImageOp;
 use crate::rng::{rng_for, Stream};
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
@@ -37,11 +44,23 @@ pub struct LoaderConfig {
     /// Dataset augmentation: passes over the data per epoch.
     pub passes: usize,
     pub seed: u64,
+    /// Image-level ops producing the augmented view (`HostBatch::augmented`).
+    pub image_ops: Option<ImageOpsConfig>,
 }
 
 impl LoaderConfig {
     pub fn eval(batch_size: usize, workers: usize) -> Self {
-        Self { batch_size, workers, prefetch: 2, shuffle: false, drop_last: false, copies: 1, passes: 1, seed: 0 }
+        Self {
+            batch_size,
+            workers,
+            prefetch: 2,
+            shuffle: false,
+            drop_last: false,
+            copies: 1,
+            passes: 1,
+            seed: 0,
+            image_ops: None,
+        }
     }
 }
 
@@ -61,6 +80,12 @@ pub struct HostBatch {
     pub crops: Vec<CropParams>,
     /// Position of this batch in its epoch.
     pub batch_index: usize,
+    /// The augmented view `A(x)` of every image (same crop and layout as `images`),
+    /// when the loader has `image_ops`.
+    pub augmented: Option<Vec<f32>>,
+    /// The image-level ops applied to every image to make `augmented` (empty
+    /// without `image_ops`).
+    pub image_ops: Vec<Vec<ImageOp>>,
 }
 
 impl HostBatch {
@@ -161,6 +186,8 @@ impl Loader {
             copies: Vec::with_capacity(n),
             crops: Vec::with_capacity(n),
             batch_index: batch,
+            augmented: self.config.image_ops.as_ref().map(|_| vec![0.0; n * per_image]),
+            image_ops: Vec::new(),
         };
         let mut slot = 0;
         for &(index, pass) in entries {
@@ -178,7 +205,19 @@ impl Loader {
                         p.out_width
                     );
                 }
-                self.preprocess.apply(&img, &p, &mut out.images[slot * per_image..(slot + 1) * per_image]);
+                let range = slot * per_image..(slot + 1) * per_image;
+                match (&self.config.image_ops, out.augmented.as_mut()) {
+                    (Some(ops), Some(augmented)) => {
+                        // Both views share the crop: x, then A(x) from the same 8-bit crop.
+                        let clean = self.preprocess.crop_u8(&img, &p);
+                        self.preprocess.normalization.normalize_into(&clean, &mut out.images[range.clone()]);
+                        let drawn = ops.sample(self.config.seed, epoch, index, draw as usize);
+                        let aug = ops.apply(&clean, &drawn);
+                        self.preprocess.normalization.normalize_into(&aug, &mut augmented[range]);
+                        out.image_ops.push(drawn);
+                    }
+                    _ => self.preprocess.apply(&img, &p, &mut out.images[range]),
+                }
                 out.labels.push(label);
                 out.indices.push(index);
                 out.copies.push(if self.config.copies > 1 { copy } else { pass });
@@ -306,6 +345,7 @@ mod tests {
             copies: 1,
             passes: 1,
             seed: 42,
+            image_ops: None,
         }
     }
 

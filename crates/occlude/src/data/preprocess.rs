@@ -48,6 +48,18 @@ impl Normalization {
         (v as f32 / 255.0 - self.mean[c]) / self.std[c]
     }
 
+    /// Normalises an 8-bit image (`C × H × W`) into `out`.
+    pub fn normalize_into(&self, img: &ImageU8, out: &mut [f32]) {
+        assert_eq!(out.len(), img.data.len(), "output buffer size");
+        let plane = img.height * img.width;
+        for c in 0..img.channels {
+            let (m, s) = (self.mean[c], self.std[c]);
+            for (o, &v) in out[c * plane..(c + 1) * plane].iter_mut().zip(&img.data[c * plane..(c + 1) * plane]) {
+                *o = (v as f32 / 255.0 - m) / s;
+            }
+        }
+    }
+
     /// Inverse of [`apply`](Self::apply), rounded and clamped to a byte (for previews).
     pub fn invert(&self, c: usize, x: f32) -> u8 {
         ((x * self.std[c] + self.mean[c]) * 255.0).round().clamp(0.0, 255.0) as u8
@@ -189,6 +201,36 @@ impl Preprocess {
                 }
             }
         }
+    }
+
+    /// Crops, resizes and flips `img` like [`apply`](Self::apply) but without
+    /// normalising: the 8-bit image that image-level augmentations act on.
+    /// `normalization.normalize_into(&crop_u8(img, p), out)` equals `apply(img, p, out)`.
+    pub fn crop_u8(&self, img: &ImageU8, p: &CropParams) -> ImageU8 {
+        let (oh, ow) = (p.out_height, p.out_width);
+        let resized;
+        let (src, top, left) = if p.height == oh && p.width == ow {
+            (img, p.top, p.left)
+        } else {
+            resized = crop_resize(img, p);
+            (&resized, 0, 0)
+        };
+        let mut out = ImageU8::zeros(img.channels, oh, ow);
+        for c in 0..img.channels {
+            for y in 0..oh {
+                let sy = top + y as i64;
+                if sy < 0 || sy as usize >= src.height {
+                    continue;
+                }
+                for x in 0..ow {
+                    let sx = left + if p.flip { (ow - 1 - x) as i64 } else { x as i64 };
+                    if sx >= 0 && (sx as usize) < src.width {
+                        out.data[(c * oh + y) * ow + x] = src.at(c, sy as usize, sx as usize);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Samples and applies in one go; returns the parameters used.
@@ -334,6 +376,27 @@ mod tests {
             assert!(frac > 0.07 && frac <= 1.0, "{frac}");
             let mut out = vec![0.0; 3 * 24 * 24];
             pre.apply(&img, &p, &mut out);
+        }
+    }
+
+    #[test]
+    fn crop_u8_then_normalising_equals_apply() {
+        let img = ramp(3, 20, 30);
+        let n = Normalization::cifar10();
+        for crop in [
+            Crop::PadCrop { pad: 4 },
+            Crop::RandomResizedCrop { size: 12, scale: [0.2, 1.0], ratio: [0.75, 1.33] },
+            Crop::None,
+        ] {
+            let pre = Preprocess { crop, flip: true, normalization: n.clone() };
+            for i in 0..20 {
+                let p = pre.sample(20, 30, &mut rng_for(5, Stream::Preprocess, 0, i, 0));
+                let len = 3 * p.out_height * p.out_width;
+                let (mut a, mut b) = (vec![0.0; len], vec![0.0; len]);
+                pre.apply(&img, &p, &mut a);
+                n.normalize_into(&pre.crop_u8(&img, &p), &mut b);
+                assert_eq!(a, b);
+            }
         }
     }
 

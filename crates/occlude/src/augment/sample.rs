@@ -1,0 +1,353 @@
+//! Samplers: from `(seed, epoch, dataset index, copy, image size[, saliency])` to
+//! plain-data [`RegionParams`].
+//!
+//! Every draw of image `i` comes from generators derived from
+//! `(seed, epoch, dataset index, copy)` ([`DrawSite`]), so the parameters of an
+//! image do not depend on the batch it lands in, the number of loader threads, the
+//! backend, or on `p_keep_image` (the keep decision has its own stream). The only
+//! batch-level draw is the partner permutation of label-mixing methods, derived from
+//! `(seed, epoch, batch index)`.
+//!
+//! Each paper equation lives in one function whose documentation cites it:
+//! [`cutout_square`], [`hide_and_seek_grid`], [`random_erasing_box`],
+//! [`cutmix_box`], [`gridmask_params`].
+
+use super::params::{Fill, GridMaskParams, HideGrid, Rect, RegionParams};
+use super::spec::{FillSpec, MethodSpec};
+use crate::data::HostBatch;
+use crate::rng::{derive_seed, rng_for, Rng, Stream};
+use rand::seq::SliceRandom;
+use rand::{Rng as _, SeedableRng};
+use rand_distr::{Beta, Distribution};
+
+/// Independent generators of one image copy, one per purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Purpose {
+    /// The method's own parameters (boxes, grid flags, λ).
+    Params = 1,
+    /// Whether the image is left untouched (`p_keep_image`).
+    KeepImage = 2,
+    /// The seed of a random fill.
+    Noise = 3,
+}
+
+/// Identifies the draws of one image copy: `(seed, epoch, dataset index, copy)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrawSite {
+    pub seed: u64,
+    pub epoch: usize,
+    pub index: usize,
+    pub copy: usize,
+}
+
+impl DrawSite {
+    /// The generator for `purpose` at this site ([`Stream::Augment`]).
+    pub fn rng(&self, purpose: Purpose) -> Rng {
+        let base = derive_seed(self.seed, Stream::Augment, self.epoch as u64, self.index as u64, self.copy as u64);
+        Rng::seed_from_u64(derive_seed(base, Stream::Augment, purpose as u64, 0, 0))
+    }
+
+    /// Turns a fill spec into the fill of this image (a random fill gets its seed).
+    pub fn fill(&self, spec: FillSpec) -> Fill {
+        match spec {
+            FillSpec::Zero => Fill::Zero,
+            FillSpec::Constant(value) => Fill::Constant { value },
+            FillSpec::Random => Fill::Random { seed: self.rng(Purpose::Noise).random() },
+        }
+    }
+}
+
+/// What a sampler knows about the batch it samples for.
+#[derive(Clone, Debug)]
+pub struct BatchContext {
+    pub seed: u64,
+    pub epoch: usize,
+    /// Position of the batch in its epoch.
+    pub batch_index: usize,
+    /// Dataset index of every image.
+    pub indices: Vec<usize>,
+    /// Copy (batch augmentation) or pass (dataset augmentation) of every image.
+    pub copies: Vec<usize>,
+    pub height: usize,
+    pub width: usize,
+    /// Partner of every batch position for label-mixing methods: a uniformly random
+    /// permutation of the batch drawn from `(seed, epoch, batch index)`
+    /// ([`Stream::Mixing`]), as CutMix's `torch.randperm(B)`.
+    pub permutation: Vec<usize>,
+}
+
+impl BatchContext {
+    pub fn new(
+        seed: u64,
+        epoch: usize,
+        batch_index: usize,
+        indices: Vec<usize>,
+        copies: Vec<usize>,
+        height: usize,
+        width: usize,
+    ) -> Self {
+        assert_eq!(indices.len(), copies.len(), "one copy number per image");
+        let mut permutation: Vec<usize> = (0..indices.len()).collect();
+        permutation.shuffle(&mut rng_for(seed, Stream::Mixing, epoch as u64, batch_index as u64, 0));
+        Self { seed, epoch, batch_index, indices, copies, height, width, permutation }
+    }
+
+    /// The context of a loaded batch.
+    pub fn from_host(host: &HostBatch, seed: u64, epoch: usize) -> Self {
+        let [_, _, h, w] = host.dims;
+        Self::new(seed, epoch, host.batch_index, host.indices.clone(), host.copies.clone(), h, w)
+    }
+
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// The draw site of batch position `i`.
+    pub fn site(&self, i: usize) -> DrawSite {
+        DrawSite { seed: self.seed, epoch: self.epoch, index: self.indices[i], copy: self.copies[i] }
+    }
+
+    /// The partner of batch position `i` for label mixing.
+    pub fn partner(&self, i: usize) -> usize {
+        self.permutation[i]
+    }
+}
+
+/// Draws the region-level parameters of images.
+///
+/// Random methods ignore `saliency`; saliency-guided samplers (seed 000 §3
+/// saliency-max occlusion, seed 003 Selective-Cut and Selective-Paste) receive the
+/// `H × W` map of image `i` (row-major, image coordinates after preprocessing) and
+/// emit the same [`RegionParams`], so the batched apply serves them unchanged.
+pub trait Sampler: Send + Sync + std::fmt::Debug {
+    /// The parameters of batch position `i`.
+    fn sample(&self, ctx: &BatchContext, i: usize, saliency: Option<&[f32]>) -> RegionParams;
+
+    /// Whether [`sample`](Self::sample) needs a saliency map.
+    fn needs_saliency(&self) -> bool {
+        false
+    }
+}
+
+/// Draws the parameters of a whole batch: image `i` is left untouched with
+/// probability `p_keep_image` (its own stream, [`Purpose::KeepImage`]), otherwise
+/// sampled. `saliency`, when given, holds one `H × W` map per image.
+pub fn sample_batch(
+    sampler: &dyn Sampler,
+    ctx: &BatchContext,
+    p_keep_image: f64,
+    saliency: Option<&[Vec<f32>]>,
+) -> Vec<RegionParams> {
+    (0..ctx.len())
+        .map(|i| {
+            if keep_image(&ctx.site(i), p_keep_image) {
+                RegionParams::Keep
+            } else {
+                sampler.sample(ctx, i, saliency.map(|s| s[i].as_slice()))
+            }
+        })
+        .collect()
+}
+
+/// Whether the image at `site` is left untouched, with probability `p_keep_image`
+/// (seed 000 §3).
+pub fn keep_image(site: &DrawSite, p_keep_image: f64) -> bool {
+    p_keep_image > 0.0 && site.rng(Purpose::KeepImage).random::<f64>() < p_keep_image
+}
+
+/// The sampler of a region-level method spec.
+pub fn sampler_for(spec: &MethodSpec) -> Option<Box<dyn Sampler>> {
+    Some(match *spec {
+        MethodSpec::Cutout { n, s, fill } => Box::new(Cutout { n, s, fill }),
+        MethodSpec::HideAndSeek { g, p_keep_patch, fill } => Box::new(HideAndSeek { g, p_keep_patch, fill }),
+        MethodSpec::RandomErasing { p, sl, sh, r1, r2, attempts, fill } => {
+            Box::new(RandomErasing { p, area: [sl, sh], ratio: [r1, r2], attempts, fill })
+        }
+        MethodSpec::CutMix { alpha } => Box::new(CutMix { alpha }),
+        MethodSpec::GridMask { d1, d2, r, fill } => Box::new(GridMask { d1, d2, r, fill }),
+        MethodSpec::AutoAugment { .. } | MethodSpec::RandAugment { .. } => return None,
+    })
+}
+
+/// One Cutout square (DeVries & Taylor 2017 §3; seed 000 §3: "the center of these
+/// patches are placed uniformly at random on the whole image, thereby allowing for
+/// some patches to overflow off the image").
+///
+/// The centre `(cy, cx)` is uniform over the `H × W` pixels; the square covers rows
+/// `[cy − ⌊s/2⌋, cy − ⌊s/2⌋ + s)` and the same for columns — exactly `s` pixels before
+/// clipping, also for odd `s` (the reference's `cy ± s//2` loses a pixel) — and is
+/// clipped to the image.
+pub fn cutout_square(rng: &mut Rng, s: usize, h: usize, w: usize) -> Rect {
+    let cy = rng.random_range(0..h) as i64;
+    let cx = rng.random_range(0..w) as i64;
+    let half = (s / 2) as i64;
+    Rect::clipped(cy - half, cx - half, s, s, h, w)
+}
+
+/// Cutout with `n` squares of side `s` (seed 000 §3; the original uses `n = 1`).
+#[derive(Clone, Debug)]
+pub struct Cutout {
+    pub n: usize,
+    pub s: usize,
+    pub fill: FillSpec,
+}
+
+impl Sampler for Cutout {
+    fn sample(&self, ctx: &BatchContext, i: usize, _: Option<&[f32]>) -> RegionParams {
+        let site = ctx.site(i);
+        let mut rng = site.rng(Purpose::Params);
+        let rects = (0..self.n).map(|_| cutout_square(&mut rng, self.s, ctx.height, ctx.width)).collect();
+        RegionParams::Erase { rects, fill: site.fill(self.fill) }
+    }
+}
+
+/// Hide-and-Seek's hidden cells (Singh & Lee 2017; seed 000 §3 and Fig. 1): the
+/// image is divided into a `G × G` grid and every cell is dropped independently with
+/// probability `1 − p_keep_patch`. Cells are sized as [`HideGrid`] documents
+/// (boundaries at `⌊i·H/G⌋`), so each pixel is hidden with probability exactly
+/// `1 − p_keep_patch`.
+pub fn hide_and_seek_grid(rng: &mut Rng, g: usize, p_keep_patch: f64) -> HideGrid {
+    HideGrid { grid: g, hidden: (0..g * g).map(|_| rng.random::<f64>() >= p_keep_patch).collect() }
+}
+
+/// Hide-and-Seek over a `g × g` grid.
+#[derive(Clone, Debug)]
+pub struct HideAndSeek {
+    pub g: usize,
+    pub p_keep_patch: f64,
+    pub fill: FillSpec,
+}
+
+impl Sampler for HideAndSeek {
+    fn sample(&self, ctx: &BatchContext, i: usize, _: Option<&[f32]>) -> RegionParams {
+        let site = ctx.site(i);
+        let grid = hide_and_seek_grid(&mut site.rng(Purpose::Params), self.g, self.p_keep_patch);
+        RegionParams::HideAndSeek { grid, fill: site.fill(self.fill) }
+    }
+}
+
+/// Random Erasing's box (Zhong et al. 2020, Algorithm 1, with torchvision's
+/// `RandomErasing.get_params`: log-uniform aspect ratio, 10 attempts by default).
+///
+/// Up to `attempts` times: target area `S_e = U(s_l, s_h)·H·W`, aspect ratio
+/// `r_e = exp(U(ln r_1, ln r_2))`, `h = round(√(S_e·r_e))`, `w = round(√(S_e/r_e))`;
+/// the first box with `h < H` and `w < W` is placed with its top-left corner uniform
+/// over the positions where it fits (`0..=H−h`, `0..=W−w`). `None` when every attempt
+/// fails (the image is left unchanged).
+pub fn random_erasing_box(
+    rng: &mut Rng,
+    area: [f64; 2],
+    ratio: [f64; 2],
+    attempts: usize,
+    h: usize,
+    w: usize,
+) -> Option<Rect> {
+    let (log_lo, log_hi) = (ratio[0].ln(), ratio[1].ln());
+    for _ in 0..attempts {
+        let target = (h * w) as f64 * uniform(rng, area[0], area[1]);
+        let aspect = uniform(rng, log_lo, log_hi).exp();
+        let eh = (target * aspect).sqrt().round_ties_even() as usize;
+        let ew = (target / aspect).sqrt().round_ties_even() as usize;
+        if eh < h && ew < w {
+            let top = rng.random_range(0..=h - eh);
+            let left = rng.random_range(0..=w - ew);
+            return Some(Rect::new(top, left, eh, ew));
+        }
+    }
+    None
+}
+
+fn uniform(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
+    if hi > lo {
+        rng.random_range(lo..hi)
+    } else {
+        lo
+    }
+}
+
+/// Random Erasing, applied to an image with probability `p`.
+#[derive(Clone, Debug)]
+pub struct RandomErasing {
+    pub p: f64,
+    pub area: [f64; 2],
+    pub ratio: [f64; 2],
+    pub attempts: usize,
+    pub fill: FillSpec,
+}
+
+impl Sampler for RandomErasing {
+    fn sample(&self, ctx: &BatchContext, i: usize, _: Option<&[f32]>) -> RegionParams {
+        let site = ctx.site(i);
+        let mut rng = site.rng(Purpose::Params);
+        if rng.random::<f64>() >= self.p {
+            return RegionParams::Keep;
+        }
+        match random_erasing_box(&mut rng, self.area, self.ratio, self.attempts, ctx.height, ctx.width) {
+            Some(r) => RegionParams::Erase { rects: vec![r], fill: site.fill(self.fill) },
+            None => RegionParams::Keep,
+        }
+    }
+}
+
+/// CutMix's box and corrected λ (Yun et al. 2019 §3.1, Eq. 1–2 and the box sampling
+/// below them; CutMix-PyTorch `rand_bbox` and the λ adjustment after it).
+///
+/// `λ ~ Beta(α, α)`; the box has height `round(H·√(1−λ))` and width `round(W·√(1−λ))`
+/// (area ≈ `(1−λ)·H·W`; height from `H`, width from `W`), its centre is uniform
+/// over the pixels, it covers `[cy − ⌊h/2⌋, +h) × [cx − ⌊w/2⌋, +w)` and is clipped to
+/// the image. λ is then recomputed from the clipped box, `λ = 1 − area/(H·W)`, so
+/// the label weights equal the pixel shares exactly.
+pub fn cutmix_box(rng: &mut Rng, alpha: f64, h: usize, w: usize) -> (Rect, f64) {
+    let lambda: f64 = Beta::new(alpha, alpha).expect("alpha > 0 is validated").sample(rng);
+    let cut = (1.0 - lambda).max(0.0).sqrt();
+    let bh = ((h as f64 * cut).round() as usize).min(h);
+    let bw = ((w as f64 * cut).round() as usize).min(w);
+    let cy = rng.random_range(0..h) as i64;
+    let cx = rng.random_range(0..w) as i64;
+    let rect = Rect::clipped(cy - (bh / 2) as i64, cx - (bw / 2) as i64, bh, bw, h, w);
+    (rect, 1.0 - rect.area() as f64 / (h * w) as f64)
+}
+
+/// CutMix with `Beta(alpha, alpha)`; the partner comes from the batch permutation.
+#[derive(Clone, Debug)]
+pub struct CutMix {
+    pub alpha: f64,
+}
+
+impl Sampler for CutMix {
+    fn sample(&self, ctx: &BatchContext, i: usize, _: Option<&[f32]>) -> RegionParams {
+        let (rect, lambda) = cutmix_box(&mut ctx.site(i).rng(Purpose::Params), self.alpha, ctx.height, ctx.width);
+        RegionParams::Mix { rect, partner: ctx.partner(i), lambda }
+    }
+}
+
+/// GridMask's parameters (Chen et al. 2020 §3.1; GridMask `Grid.__call__`, without
+/// its optional rotation): unit `d` uniform in `[d1, d2]` (both inclusive), kept band
+/// `l = ⌈d·r⌉`, offsets `δy, δx` uniform in `[0, d)`.
+pub fn gridmask_params(rng: &mut Rng, d1: usize, d2: usize, r: f64) -> GridMaskParams {
+    let d = rng.random_range(d1..=d2);
+    let keep = ((d as f64 * r).ceil() as usize).min(d);
+    GridMaskParams { unit: d, keep, offset_y: rng.random_range(0..d), offset_x: rng.random_range(0..d) }
+}
+
+/// GridMask.
+#[derive(Clone, Debug)]
+pub struct GridMask {
+    pub d1: usize,
+    pub d2: usize,
+    pub r: f64,
+    pub fill: FillSpec,
+}
+
+impl Sampler for GridMask {
+    fn sample(&self, ctx: &BatchContext, i: usize, _: Option<&[f32]>) -> RegionParams {
+        let site = ctx.site(i);
+        let grid = gridmask_params(&mut site.rng(Purpose::Params), self.d1, self.d2, self.r);
+        RegionParams::GridMask { grid, fill: site.fill(self.fill) }
+    }
+}
