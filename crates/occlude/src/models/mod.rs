@@ -102,6 +102,16 @@ impl<B: Backend> Network<B> {
         self.resnet.has_early_head()
     }
 
+    /// Channels of the images the network takes.
+    pub fn input_channels(&self) -> usize {
+        self.resnet.input_channels()
+    }
+
+    /// Number of classes (width of the logits).
+    pub fn num_classes(&self) -> usize {
+        self.resnet.num_classes()
+    }
+
     pub fn tap_names(&self) -> Vec<String> {
         self.resnet.tap_names()
     }

@@ -185,9 +185,11 @@ impl<B: Backend> Block<B> {
         let (hs, ws) = (h.div_ceil(s), w.div_ceil(s));
         let before = self.pad_channels / 2;
         let after = self.pad_channels - before;
-        let device = sub.device();
+        // The padding takes the activation's dtype, so the model also runs in f64
+        // (saliency checks against finite differences).
+        let opts = (&sub.device(), sub.dtype());
         Tensor::cat(
-            vec![Tensor::zeros([n, before, hs, ws], &device), sub, Tensor::zeros([n, after, hs, ws], &device)],
+            vec![Tensor::zeros([n, before, hs, ws], opts), sub, Tensor::zeros([n, after, hs, ws], opts)],
             1,
         )
         .reshape([n, c + self.pad_channels, hs, ws])
@@ -239,6 +241,16 @@ impl<B: Backend> ResNet<B> {
 
     pub fn has_early_head(&self) -> bool {
         self.early_head.is_some()
+    }
+
+    /// Channels of the images the network takes.
+    pub fn input_channels(&self) -> usize {
+        self.stem.weight.val().dims()[1]
+    }
+
+    /// Number of classes (width of the logits).
+    pub fn num_classes(&self) -> usize {
+        self.fc.weight.val().dims()[1]
     }
 
     /// The stem and the first stage: the input of the early-exit head.

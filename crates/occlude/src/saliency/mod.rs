@@ -1,0 +1,404 @@
+//! Saliency maps: which pixels a classifier's decision depends on, one `H×W` map of
+//! non-negative values per image, computed for a whole batch in one backward pass.
+//!
+//! # Methods ([`SaliencyMethod`])
+//!
+//! * `vanilla` — seed 003 §3 (Simonyan et al.): `g_ij = max_c |∂ℓ_y(x)/∂x_cij|`, the
+//!   absolute gradient of the target logit with respect to the input, reduced over
+//!   colour channels by their maximum (as TorchRay's `gradient_to_saliency`).
+//! * `gradxact:<layer>` — seed 000 §3, Eq. 1 (NormGrad): at the named layer `l` with
+//!   activation `a` and gradient `g = ∂ℓ_y/∂a` (both `K_l×H_l×W_l`),
+//!   `s_ij = ‖g_ij‖₂ · ‖a_ij‖₂` with the norms over the `K_l` channels (the Frobenius
+//!   norm of the outer product `g_ij a_ijᵀ`), then upsampled bilinearly to the image
+//!   size. Layers are the model's named taps ([`Network::tap_names`]): `stem`,
+//!   `maxpool` (ImageNet stems), `layer{s}.{b}.conv1` (convolution output before batch
+//!   norm, the layers of seed 000 §4.4), `layer{s}.{b}.conv2`, `layer{s}.{b}.conv3`
+//!   (bottlenecks) and `layer{s}.{b}` (block output).
+//! * `low-res` — seed 003 §3.1 and §4: the vanilla saliency of a copy of the batch with
+//!   width and height halved (rounded down, at least 1) by bicubic interpolation,
+//!   upsampled back to full size bilinearly. Roughly a quarter of the pixels, so
+//!   roughly a quarter of the work of a full-resolution pass.
+//! * `early-loss` — seed 003 §3.1 and §4: the vanilla saliency of the *early head's*
+//!   logit (global average pool + linear layer after the first stage, trained with
+//!   `train.early_loss_weight` = 0.3 times its cross-entropy). The pass runs only the
+//!   stem, the first stage and the head ([`Network::forward_early`]), so neither the
+//!   forward nor the backward pass touches the later stages. Needs a model trained
+//!   with `model.early_head = true`.
+//!
+//! # Target ([`Target`])
+//!
+//! The logit differentiated is the label's ([`Target::Label`], as in both seeds) or,
+//! without labels (semi-supervised use, seed 003 §4.3), the largest logit of the same
+//! forward pass ([`Target::MaxLogit`]). For `early-loss` that is the early head's
+//! largest logit and for `low-res` the largest logit of the low-resolution copy: the
+//! approximation never pays for a full-resolution, full-depth forward pass.
+//!
+//! # Batch norm runs in evaluation mode — why
+//!
+//! The saliency pass uses the running statistics (`Ctx { train: false, .. }`):
+//!
+//! 1. *A map must belong to one image.* With batch statistics, every image's logit
+//!    depends on every other image of the batch through the batch mean and variance,
+//!    so `∂(Σ_n ℓ_{y_n}(x_n))/∂x_m` would mix in other images' logits, and the map of an
+//!    image would change with the batch it happens to be drawn in (and with the
+//!    augmentation of its neighbours). With running statistics the network is a
+//!    function of each image alone, so the batched backward pass is exactly N
+//!    independent per-image gradients, and `occlude saliency` on one image gives the
+//!    same map as the trainer's batched pass.
+//! 2. *It must change nothing.* Training-mode batch norm updates the running
+//!    statistics; an extra forward pass per step would move them twice as fast and on
+//!    images the optimiser never steps on. Evaluation mode reads them and writes
+//!    nothing.
+//! 3. It is the network the saliency describes at test time, the one whose decisions
+//!    the augmentation is meant to preserve.
+//!
+//! The cost: early in training the running statistics lag the weights (momentum 0.1),
+//! so the maps of the first few hundred steps are those of a slightly stale
+//! normalisation. The samplers only rank regions of one image against each other
+//! (quantiles of region sums), which a per-image scale error does not change.
+//!
+//! # Cost and isolation from training
+//!
+//! [`compute`] runs on a *frozen copy* of the model ([`frozen`]): the same weights,
+//! rebuilt from the inner backend with every parameter marked as not requiring a
+//! gradient, and with batch-norm running statistics in fresh cells. Consequently
+//!
+//! * no parameter gradient is ever computed: convolutions back-propagate only to
+//!   their input, and the autodiff graph holds only what depends on the leaf;
+//! * for `gradxact` the activation at the layer is detached and made the leaf, so
+//!   nothing below the layer is recorded or back-propagated (the forward pass below
+//!   it runs untracked);
+//! * the input batch is re-wrapped from the inner backend, so the pass never links to
+//!   the training graph, and the maps are returned on the inner backend (no autodiff);
+//! * the training model's parameters, ids and running statistics are left
+//!   bit-identical (the tests check it).
+//!
+//! # Interpolation conventions
+//!
+//! Both resamplings use `align_corners = false` (half-pixel centres), PyTorch's
+//! default for `F.interpolate`: source coordinate `(o + ½)·in/out − ½`, clamped at the
+//! border. Bicubic uses `a = −0.75` (PyTorch's kernel) without antialiasing. Bilinear
+//! upsampling of a non-negative map is a convex combination, so maps stay
+//! non-negative.
+
+pub mod explain;
+pub mod npy;
+pub mod render;
+
+use crate::models::{Ctx, Network, TapHook};
+use anyhow::{bail, Context, Result};
+use burn::module::{AutodiffModule, Module};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a saliency map is computed; see the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaliencyMethod {
+    /// `vanilla`: channel-wise max of |∂ logit / ∂ input|.
+    Vanilla,
+    /// `gradxact:<layer>`: ‖gradient‖·‖activation‖ over channels at a named layer,
+    /// upsampled bilinearly.
+    GradXAct { layer: String },
+    /// `low-res`: vanilla saliency of a half-size bicubic copy, upsampled bilinearly.
+    LowRes,
+    /// `early-loss`: vanilla saliency of the early head's logit.
+    EarlyLoss,
+}
+
+impl SaliencyMethod {
+    /// The accepted spellings, for messages.
+    pub const SYNTAX: &'static str = "vanilla, gradxact:<layer> (e.g. gradxact:layer3.0.conv1), low-res, early-loss";
+
+    /// Parses `vanilla`, `gradxact:<layer>`, `low-res` or `early-loss`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.trim();
+        let (name, arg) = match s.split_once(':') {
+            Some((name, arg)) => (name.trim(), Some(arg.trim())),
+            None => (s, None),
+        };
+        Ok(match (name, arg) {
+            ("vanilla", None) => Self::Vanilla,
+            ("low-res", None) => Self::LowRes,
+            ("early-loss", None) => Self::EarlyLoss,
+            ("gradxact", Some(layer)) if !layer.is_empty() => Self::GradXAct { layer: layer.to_string() },
+            ("gradxact", _) => bail!("saliency method {s:?}: name the layer, e.g. gradxact:layer3.0.conv1"),
+            _ => bail!("unknown saliency method {s:?}; expected one of {}", Self::SYNTAX),
+        })
+    }
+
+    /// Checks that `model` supports this method: the layer exists, or the model has an
+    /// early head.
+    pub fn check<B: Backend>(&self, model: &Network<B>) -> Result<()> {
+        match self {
+            Self::GradXAct { layer } => {
+                let names = model.tap_names();
+                if !names.iter().any(|n| n == layer) {
+                    bail!(
+                        "saliency method gradxact: this model has no layer {layer:?}; its layers are {}",
+                        names.join(", ")
+                    );
+                }
+            }
+            Self::EarlyLoss if !model.has_early_head() => bail!(
+                "saliency method early-loss needs a model with an early head: train it with model.early_head = true"
+            ),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for SaliencyMethod {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for SaliencyMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Vanilla => write!(f, "vanilla"),
+            Self::GradXAct { layer } => write!(f, "gradxact:{layer}"),
+            Self::LowRes => write!(f, "low-res"),
+            Self::EarlyLoss => write!(f, "early-loss"),
+        }
+    }
+}
+
+/// Which logit the saliency differentiates.
+#[derive(Clone, Debug)]
+pub enum Target<B: Backend> {
+    /// The logit of each image's label (`N` class indices, each in `0..num_classes`).
+    Label(Tensor<B, 1, Int>),
+    /// The largest logit of each image (no labels; seed 003 §4.3).
+    MaxLogit,
+}
+
+impl<B: Backend> From<Option<Tensor<B, 1, Int>>> for Target<B> {
+    fn from(labels: Option<Tensor<B, 1, Int>>) -> Self {
+        labels.map_or(Self::MaxLogit, Self::Label)
+    }
+}
+
+/// A copy of `model` for saliency passes: same weights and running statistics, no
+/// parameter requires a gradient, and the running statistics live in cells of their
+/// own (nothing done to the copy reaches `model`).
+///
+/// [`compute`] makes one per call; callers running several methods on one step can
+/// make it once and use [`compute_frozen`].
+pub fn frozen<B: AutodiffBackend>(model: &Network<B>) -> Network<B> {
+    Network::from_inner(model.valid().no_grad())
+}
+
+/// Saliency maps of a batch (`N×C×H×W`, preprocessed as the network sees it): an
+/// `N×H×W` tensor of non-negative values on the inner (non-autodiff) backend.
+///
+/// Never changes `model` (parameters, running statistics) and never links to the
+/// training graph: see the module documentation.
+pub fn compute<B: AutodiffBackend>(
+    model: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+) -> Result<Tensor<B::InnerBackend, 3>> {
+    method.check(model)?;
+    compute_frozen(&frozen(model), images, target, method)
+}
+
+/// [`compute`] on a model already made by [`frozen`].
+pub fn compute_frozen<B: AutodiffBackend>(
+    frozen: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+) -> Result<Tensor<B::InnerBackend, 3>> {
+    method.check(frozen)?;
+    let [n, c, h, w] = images.dims();
+    if c != frozen.input_channels() {
+        bail!("saliency: images have {c} channels but the model takes {}", frozen.input_channels());
+    }
+    if let Target::Label(y) = &target {
+        if y.dims()[0] != n {
+            bail!("saliency: {} labels for {n} images", y.dims()[0]);
+        }
+    }
+    // Re-wrapped from the inner backend: untracked, whatever `images` was linked to.
+    let x = images.inner();
+    match method {
+        SaliencyMethod::Vanilla => Ok(channel_max_abs(input_gradient(frozen, x, &target, false)?)),
+        SaliencyMethod::EarlyLoss => Ok(channel_max_abs(input_gradient(frozen, x, &target, true)?)),
+        SaliencyMethod::LowRes => {
+            let map = channel_max_abs(input_gradient(frozen, downsample(x, h, w), &target, false)?);
+            Ok(upsample(map, h, w))
+        }
+        SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer),
+    }
+}
+
+/// The size of the low-resolution copy: half of each side, rounded down, at least 1
+/// (`F.interpolate(scale_factor=0.5)`).
+pub fn low_res_size(height: usize, width: usize) -> (usize, usize) {
+    ((height / 2).max(1), (width / 2).max(1))
+}
+
+/// Bilinear resampling (`align_corners = false`) of `N×h×w` maps to `N×height×width`.
+pub fn upsample<B: Backend>(maps: Tensor<B, 3>, height: usize, width: usize) -> Tensor<B, 3> {
+    let [n, h, w] = maps.dims();
+    if (h, w) == (height, width) {
+        return maps;
+    }
+    let x = maps.reshape([n, 1, h, w]);
+    interpolate(x, [height, width], InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false))
+        .reshape([n, height, width])
+}
+
+/// The logits a method differentiates, in evaluation mode: the full network's for
+/// `vanilla` and `gradxact`, the early head's for `early-loss`, those of the half-size
+/// copy for `low-res`. Their argmax is the class [`Target::MaxLogit`] explains.
+pub fn method_logits<B: Backend>(
+    model: &Network<B>,
+    images: Tensor<B, 4>,
+    method: &SaliencyMethod,
+) -> Result<Tensor<B, 2>> {
+    method.check(model)?;
+    let mut ctx = Ctx::eval();
+    Ok(match method {
+        SaliencyMethod::Vanilla | SaliencyMethod::GradXAct { .. } => model.forward_with(images, &mut ctx).0,
+        SaliencyMethod::EarlyLoss => model.forward_early(images, &mut ctx).context("the model has no early head")?,
+        SaliencyMethod::LowRes => {
+            let [_, _, h, w] = images.dims();
+            model.forward_with(downsample(images, h, w), &mut ctx).0
+        }
+    })
+}
+
+/// The half-size bicubic copy of `low-res`.
+fn downsample<B: Backend>(images: Tensor<B, 4>, height: usize, width: usize) -> Tensor<B, 4> {
+    let (h2, w2) = low_res_size(height, width);
+    interpolate(images, [h2, w2], InterpolateOptions::new(InterpolateMode::Bicubic).with_align_corners(false))
+}
+
+/// `Σ_n logit_n[target_n]`: one backward pass gives every image's gradient, since the
+/// images do not interact in evaluation mode.
+fn objective<B: AutodiffBackend>(logits: Tensor<B, 2>, target: &Target<B>) -> Tensor<B, 1> {
+    let [n, _] = logits.dims();
+    let index = match target {
+        Target::Label(y) => y.clone().reshape([n, 1]),
+        Target::MaxLogit => logits.clone().detach().argmax(1),
+    };
+    logits.gather(1, index).sum()
+}
+
+/// ∂ objective / ∂ x for the main logits or the early head's.
+fn input_gradient<B: AutodiffBackend>(
+    frozen: &Network<B>,
+    x: Tensor<B::InnerBackend, 4>,
+    target: &Target<B>,
+    early: bool,
+) -> Result<Tensor<B::InnerBackend, 4>> {
+    let x = Tensor::<B, 4>::from_inner(x).require_grad();
+    let mut ctx = Ctx::eval();
+    let logits = if early {
+        frozen.forward_early(x.clone(), &mut ctx).context("saliency early-loss: the model has no early head")?
+    } else {
+        frozen.forward_with(x.clone(), &mut ctx).0
+    };
+    let grads = objective(logits, target).backward();
+    x.grad(&grads).context("saliency: no gradient reached the input")
+}
+
+/// `max_c |g|`: `N×C×H×W` → `N×H×W`.
+fn channel_max_abs<B: Backend>(g: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [n, _, h, w] = g.dims();
+    g.abs().max_dim(1).reshape([n, h, w])
+}
+
+/// Makes the activation at one tap a leaf of the graph and keeps it.
+struct Probe<B: AutodiffBackend> {
+    layer: String,
+    leaf: Option<Tensor<B, 4>>,
+}
+
+impl<B: AutodiffBackend> TapHook<B> for Probe<B> {
+    fn tap(&mut self, name: &str, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if name != self.layer {
+            return x;
+        }
+        // Below the tap nothing requires a gradient (untracked input, frozen weights);
+        // detaching anyway makes the leaf independent of how the copy was made.
+        let leaf = x.detach().require_grad();
+        self.leaf = Some(leaf.clone());
+        leaf
+    }
+}
+
+fn grad_x_act<B: AutodiffBackend>(
+    frozen: &Network<B>,
+    x: Tensor<B::InnerBackend, 4>,
+    target: &Target<B>,
+    layer: &str,
+) -> Result<Tensor<B::InnerBackend, 3>> {
+    let [_, _, h, w] = x.dims();
+    let mut probe = Probe::<B> { layer: layer.to_string(), leaf: None };
+    let logits = {
+        let mut ctx = Ctx::eval().with_hook(&mut probe);
+        frozen.forward_with(Tensor::from_inner(x), &mut ctx).0
+    };
+    let leaf =
+        probe.leaf.with_context(|| format!("saliency gradxact: the forward pass never reached layer {layer:?}"))?;
+    let grads = objective(logits, target).backward();
+    let g = leaf.grad(&grads).with_context(|| format!("saliency gradxact: no gradient reached layer {layer:?}"))?;
+    let a = leaf.inner();
+    let [n, _, hl, wl] = a.dims();
+    let norm = |t: Tensor<B::InnerBackend, 4>| t.square().sum_dim(1).sqrt();
+    let s = (norm(g) * norm(a)).reshape([n, hl, wl]);
+    Ok(upsample(s, h, w))
+}
+
+/// Saliency maps on the host: `count` maps of `height × width` values, row-major, one
+/// after the other.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaliencyMaps {
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+    pub values: Vec<f32>,
+}
+
+impl SaliencyMaps {
+    /// Reads an `N×H×W` tensor back (as `f32`).
+    pub fn from_tensor<B: Backend>(maps: Tensor<B, 3>) -> Result<Self> {
+        let [count, height, width] = maps.dims();
+        let values = maps.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(Self { count, height, width, values })
+    }
+
+    /// The map of image `i` (`height × width`, row-major).
+    pub fn map(&self, i: usize) -> &[f32] {
+        let n = self.height * self.width;
+        &self.values[i * n..(i + 1) * n]
+    }
+
+    /// One `Vec` per image.
+    pub fn to_vecs(&self) -> Vec<Vec<f32>> {
+        (0..self.count).map(|i| self.map(i).to_vec()).collect()
+    }
+}
+
+/// [`compute`], read back to the host.
+pub fn compute_host<B: AutodiffBackend>(
+    model: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+) -> Result<SaliencyMaps> {
+    SaliencyMaps::from_tensor(compute(model, images, target, method)?)
+}
+
+#[cfg(test)]
+mod tests;
