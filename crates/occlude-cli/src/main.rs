@@ -33,7 +33,7 @@ enum Command {
         /// Where to write the results
         #[arg(long, default_value = "runs/demo")]
         out: PathBuf,
-        /// Number of epochs (the default config uses 4)
+        /// Number of epochs (the built-in config uses 6)
         #[arg(long)]
         epochs: Option<usize>,
         #[command(flatten)]
@@ -92,6 +92,35 @@ enum Command {
     },
     /// List the model architectures
     Models,
+    /// Measure speed (prints one JSON line per measurement)
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time training steps (forward, backward, SGD update) on random data
+    TrainStep {
+        /// Architecture (see `occlude models`)
+        #[arg(long, default_value = "resnet20")]
+        model: String,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Input as CxHxW
+        #[arg(long, default_value = "3x32x32")]
+        input: String,
+        #[arg(long, default_value_t = 10)]
+        classes: usize,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Backend: flex (default CPU), ndarray (needs --features ndarray), cuda (needs --features cuda)
+        #[arg(long, default_value = "flex")]
+        backend: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,9 +150,28 @@ struct RunFlags {
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
+        if let Some(i) = e.downcast_ref::<occlude::train::Interrupted>() {
+            eprintln!("{i}");
+            std::process::exit(130);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// A flag raised by the first Ctrl-C (SIGINT): the run then stops after its current
+/// step and writes a checkpoint. A second Ctrl-C exits at once.
+fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let raised = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if raised.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to abort)");
+    });
+    flag
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -210,12 +258,51 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
+        Command::Bench {
+            command: BenchCommand::TrainStep { model, batch, input, classes, warmup, steps, backend },
+        } => {
+            let dims: Vec<usize> = input
+                .split('x')
+                .map(|d| d.parse::<usize>())
+                .collect::<std::result::Result<_, _>>()
+                .ok()
+                .filter(|d: &Vec<usize>| d.len() == 3 && d.iter().all(|&v| v > 0))
+                .with_context(|| format!("--input {input:?}: expected CxHxW, e.g. 3x32x32"))?;
+            if batch == 0 || steps == 0 {
+                bail!("--batch and --steps must be at least 1");
+            }
+            let cfg = occlude::bench::StepBench {
+                arch: model,
+                batch,
+                channels: dims[0],
+                height: dims[1],
+                width: dims[2],
+                classes,
+                warmup_steps: warmup,
+                steps,
+            };
+            let result = bench_train_step(&cfg, &backend)?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
         Command::Models => {
             for (name, about) in occlude::models::ARCHITECTURES {
                 println!("{name:16} {about}");
             }
             Ok(())
         }
+    }
+}
+
+fn bench_train_step(cfg: &occlude::bench::StepBench, backend: &str) -> Result<occlude::bench::StepBenchResult> {
+    use occlude::bench::train_step;
+    match backend {
+        "flex" | "cpu" => train_step::<occlude::backend::CpuAutodiff>(cfg, &Default::default()),
+        #[cfg(feature = "ndarray")]
+        "ndarray" => train_step::<occlude::backend::NdArrayAutodiff>(cfg, &Default::default()),
+        #[cfg(feature = "cuda")]
+        "cuda" => train_step::<occlude::backend::CudaAutodiff>(cfg, &Default::default()),
+        other => bail!("--backend {other:?}: not available in this build (flex always; ndarray and cuda need --features ndarray / cuda)"),
     }
 }
 
@@ -228,8 +315,13 @@ fn peek_kind(checkpoint: &std::path::Path) -> Result<DatasetKind> {
 }
 
 fn train(cfg: &RunConfig, flags: RunFlags, resume: bool, force: bool) -> Result<occlude::report::Summary> {
-    let opts =
-        TrainOptions { resume, force, quiet: flags.quiet, device_name: format!("{:?}", flags.device).to_lowercase() };
+    let opts = TrainOptions {
+        resume,
+        force,
+        quiet: flags.quiet,
+        device_name: format!("{:?}", flags.device).to_lowercase(),
+        stop: Some(interrupt_flag()),
+    };
     match flags.device {
         DeviceKind::Cpu => occlude::train::train::<occlude::backend::CpuAutodiff>(cfg, &Default::default(), &opts),
         DeviceKind::Cuda => cuda_train(cfg, &opts),

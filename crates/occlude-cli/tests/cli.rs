@@ -210,3 +210,44 @@ fn full_fashion_mnist_from_debian_is_read_when_installed() {
     let first = s.train.image(0).unwrap();
     assert_eq!(embedded.image(0).unwrap(), first);
 }
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_resume_completes_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), 3);
+    let reference = dir.path().join("reference");
+    run_ok(occlude().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&reference));
+
+    let run = dir.path().join("interrupted");
+    let child = occlude()
+        .args(["train", "-q", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once training is under way (the config file is written first).
+    let start = Instant::now();
+    while !run.join("config.toml").exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "the run never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if run.join("summary.json").exists() {
+        eprintln!("the run finished before the interrupt arrived; nothing to check");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("checkpoint written") && err.contains("--resume"), "{err}");
+    assert!(run.join("checkpoint.safetensors").exists());
+
+    run_ok(occlude().args(["train", "-q", "--resume", "--config"]).arg(&cfg).arg("--out").arg(&run));
+    assert_eq!(
+        metrics_without_times(&run.join("metrics.jsonl")),
+        metrics_without_times(&reference.join("metrics.jsonl"))
+    );
+}

@@ -11,6 +11,9 @@ pub type CpuBackend = burn::backend::Flex;
 /// The CPU backend with automatic differentiation, used for training.
 pub type CpuAutodiff = Autodiff<CpuBackend>;
 
+#[cfg(feature = "ndarray")]
+pub type NdArrayAutodiff = Autodiff<burn::backend::NdArray>;
+
 #[cfg(feature = "cuda")]
 pub type CudaBackend = burn::backend::Cuda;
 #[cfg(feature = "cuda")]

@@ -7,15 +7,18 @@
 //! * *KeepAugment* (seed 003): Selective-Cut and Selective-Paste guided by
 //!   vanilla-gradient saliency, with low-resolution and early-loss approximations.
 //!
-//! Modules: [`data`] (datasets, preprocessing, loader), [`models`], [`train`],
+//! Modules: [`data`] (datasets, preprocessing, loader), [`models`], [`saliency`]
+//! (vanilla, gradient×activation, low-resolution and early-loss maps), [`train`],
 //! [`report`] (metrics, plots), plus [`rng`] (deterministic draws) and [`io`]
 //! (atomic writes).
 
 pub mod augment;
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod io;
 pub mod models;
 pub mod report;
 pub mod rng;
+pub mod saliency;
 pub mod train;

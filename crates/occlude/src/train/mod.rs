@@ -26,6 +26,8 @@ use checkpoint::RunState;
 use metrics::{topk_correct, Tally};
 use sgd::{Sgd, SgdConfig};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How `occlude train` treats an existing output directory and the terminal.
@@ -39,6 +41,19 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Name of the device, for the summary.
     pub device_name: String,
+    /// When set (by a Ctrl-C handler), the run stops after the current step and
+    /// writes a checkpoint; [`Interrupted`] is returned.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// The error returned when a run stopped on request after writing a checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted after step {step} (epoch {epoch}, batch {batch}); checkpoint written to {path}; continue with --resume")]
+pub struct Interrupted {
+    pub step: usize,
+    pub epoch: usize,
+    pub batch: usize,
+    pub path: PathBuf,
 }
 
 /// Files of a run directory.
@@ -167,6 +182,7 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
             copies: plan.loader_copies(),
             passes: plan.loader_passes(),
             seed: cfg.seed,
+            image_ops: plan.loader_image_ops(),
         },
     )?;
     let eval_bs = if cfg.loader.eval_batch_size > 0 { cfg.loader.eval_batch_size } else { cfg.optimizer.batch_size };
@@ -273,12 +289,23 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
                 ));
             }
             let every = cfg.train.checkpoint_every_steps;
-            if every > 0 && state.step % every == 0 && state.batch < steps_per_epoch {
+            let interrupted = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+            if interrupted || (every > 0 && state.step % every == 0 && state.batch < steps_per_epoch) {
                 flush(&mut pending, &mut tally)?;
                 state.partial = tally;
                 state.partial_seconds += started.elapsed().as_secs_f64();
                 checkpoint::save(&paths.checkpoint(), &model, &sgd, &state, &config_toml)?;
                 state.partial_seconds -= started.elapsed().as_secs_f64();
+            }
+            if interrupted {
+                bar.abandon();
+                return Err(Interrupted {
+                    step: state.step,
+                    epoch: epoch + 1,
+                    batch: state.batch,
+                    path: paths.checkpoint(),
+                }
+                .into());
             }
         }
         flush(&mut pending, &mut tally)?;
