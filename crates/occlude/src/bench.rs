@@ -8,6 +8,7 @@
 use crate::augment::Targets;
 use crate::models::{Ctx, ModelConfig, Network};
 use crate::rng::{derive_seed, Stream};
+use crate::saliency::{SaliencyMethod, Target};
 use crate::train::loss::cross_entropy;
 use crate::train::sgd::{Sgd, SgdConfig};
 use anyhow::Result;
@@ -35,6 +36,8 @@ pub struct StepBench {
 #[derive(Clone, Debug, Serialize)]
 pub struct StepBenchResult {
     pub bench: &'static str,
+    /// The saliency pass added to every step (`none`, or a [`SaliencyMethod`]).
+    pub saliency: String,
     pub backend: String,
     pub arch: String,
     pub batch: usize,
@@ -48,8 +51,23 @@ pub struct StepBenchResult {
 
 /// Times `steps` training steps after `warmup_steps` on `device`.
 pub fn train_step<B: AutodiffBackend>(cfg: &StepBench, device: &B::Device) -> Result<StepBenchResult> {
+    train_step_with_saliency::<B>(cfg, None, device)
+}
+
+/// [`train_step`] where every step first computes the batch's saliency maps with
+/// `saliency` and reads them back to the host, as saliency-guided training does
+/// (the samplers run on the host). With `early-loss` the model gets its early head and
+/// the step trains it (`+ 0.3 ×` its loss), as in seed 003 §4.
+pub fn train_step_with_saliency<B: AutodiffBackend>(
+    cfg: &StepBench,
+    saliency: Option<&SaliencyMethod>,
+    device: &B::Device,
+) -> Result<StepBenchResult> {
     B::seed(device, derive_seed(0, Stream::Init, 0, 0, 0));
-    let mut model = ModelConfig::new(&cfg.arch).init::<B>(cfg.channels, cfg.classes, device)?;
+    let mut model_cfg = ModelConfig::new(&cfg.arch);
+    model_cfg.early_head = saliency == Some(&SaliencyMethod::EarlyLoss);
+    let early = model_cfg.early_head;
+    let mut model = model_cfg.init::<B>(cfg.channels, cfg.classes, device)?;
     let mut sgd = Sgd::<B>::new(SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4 });
     let x = Tensor::<B, 4>::random(
         [cfg.batch, cfg.channels, cfg.height, cfg.width],
@@ -57,27 +75,36 @@ pub fn train_step<B: AutodiffBackend>(cfg: &StepBench, device: &B::Device) -> Re
         device,
     );
     let labels: Vec<i64> = (0..cfg.batch).map(|i| (i % cfg.classes) as i64).collect();
-    let y = Targets::Hard(Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [cfg.batch]), device));
-    let mut step = |model: Network<B>| {
-        let logits = model.forward_with(x.clone(), &mut Ctx::train()).0;
-        let loss = cross_entropy(logits, &y, 0.0);
+    let y_int = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [cfg.batch]), device);
+    let y = Targets::Hard(y_int.clone());
+    let mut step = |model: Network<B>| -> Result<Network<B>> {
+        if let Some(method) = saliency {
+            let maps = crate::saliency::compute_host(&model, x.clone(), Target::Label(y_int.clone()), method)?;
+            std::hint::black_box(maps.values.len());
+        }
+        let (logits, early_logits) = model.forward_with(x.clone(), &mut Ctx::train().with_early_head(early));
+        let mut loss = cross_entropy(logits, &y, 0.0);
+        if let Some(e) = early_logits {
+            loss = loss + cross_entropy(e, &y, 0.0).mul_scalar(0.3);
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        sgd.step(0.01, model, grads)
+        Ok(sgd.step(0.01, model, grads))
     };
     let t0 = Instant::now();
     for _ in 0..cfg.warmup_steps {
-        model = step(model);
+        model = step(model)?;
     }
     B::sync(device).map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))?;
     let warmup_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     for _ in 0..cfg.steps {
-        model = step(model);
+        model = step(model)?;
     }
     B::sync(device).map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))?;
     let secs = t1.elapsed().as_secs_f64();
     Ok(StepBenchResult {
         bench: "train-step",
+        saliency: saliency.map_or_else(|| "none".to_string(), |m| m.to_string()),
         backend: B::name(device),
         arch: cfg.arch.clone(),
         batch: cfg.batch,
@@ -87,4 +114,69 @@ pub fn train_step<B: AutodiffBackend>(cfg: &StepBench, device: &B::Device) -> Re
         ms_per_step: 1000.0 * secs / cfg.steps.max(1) as f64,
         warmup_seconds,
     })
+}
+
+/// One run of [`epoch_time`], printed as a JSON line by `occlude bench epoch`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochBenchResult {
+    pub bench: &'static str,
+    pub augment: String,
+    /// Whether the model carried seed 003's early-loss head (for `saliency=early-loss`).
+    pub early_head: bool,
+    pub epochs: usize,
+    /// Training images per second (the evaluation passes are not counted).
+    pub images_per_second: f64,
+    /// Training time of the run (all epochs, evaluation excluded).
+    pub train_seconds: f64,
+    /// Training time per epoch relative to the first configuration of the same call
+    /// (`images/s of the first ÷ images/s of this one`): seed 003 Table 6's ratio.
+    pub time_ratio: f64,
+    pub top1: f64,
+    pub device: String,
+}
+
+/// Trains `base` once per augmentation spec — same data, model, seed and schedule —
+/// and reports training throughput, so one call gives seed 003 Table 6's comparison
+/// (Cutout vs KeepCutout with naive, low-resolution and early-loss saliency) as
+/// ratios measured on the same machine in the same run. A spec whose saliency is
+/// `early-loss` trains the model with the early head (its cost is part of the method).
+/// Runs are written under `out_root/<position>-<method>`.
+pub fn epoch_time<B: AutodiffBackend>(
+    base: &crate::train::config::RunConfig,
+    augments: &[String],
+    out_root: &std::path::Path,
+    device: &B::Device,
+    device_name: &str,
+) -> Result<Vec<EpochBenchResult>> {
+    let mut results: Vec<EpochBenchResult> = Vec::new();
+    for (i, spec_text) in augments.iter().enumerate() {
+        let spec = crate::augment::spec::AugmentSpec::parse(spec_text)?;
+        let mut cfg = base.clone();
+        cfg.augment.method = spec_text.clone();
+        cfg.model.early_head = base.model.early_head || spec.saliency() == Some(&SaliencyMethod::EarlyLoss);
+        let tag: String =
+            spec_text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        cfg.output_dir = out_root.join(format!("{i}-{tag}"));
+        cfg.validate()?;
+        let opts = crate::train::TrainOptions {
+            force: true,
+            quiet: true,
+            device_name: device_name.to_string(),
+            ..Default::default()
+        };
+        let summary = crate::train::train::<B>(&cfg, device, &opts)?;
+        let first = results.first().map_or(summary.images_per_second, |r| r.images_per_second);
+        results.push(EpochBenchResult {
+            bench: "epoch",
+            augment: spec.to_string(),
+            early_head: cfg.model.early_head,
+            epochs: cfg.epochs,
+            images_per_second: summary.images_per_second,
+            train_seconds: summary.wall_seconds,
+            time_ratio: first / summary.images_per_second,
+            top1: summary.top1,
+            device: summary.device,
+        });
+    }
+    Ok(results)
 }

@@ -12,6 +12,10 @@
 //! * [`sample`]: the region-level samplers (Cutout, Hide-and-Seek, Random Erasing,
 //!   CutMix, GridMask) and the [`sample::Sampler`] trait saliency-guided samplers
 //!   implement;
+//! * [`keep`]: the saliency-guided samplers — Selective-Cut (KeepCutout,
+//!   KeepRandomErasing, KeepCutMix), Selective-Paste (KeepAutoAugment,
+//!   KeepRandAugment) and saliency-max occlusion; the trainer computes the maps
+//!   ([`crate::saliency`]) on the clean batch once per step and hands them over;
 //! * [`ops`]: the 8-bit image ops of AutoAugment / RandAugment (PIL semantics) and
 //!   their policies; they run in the data loader, which keeps the clean and the
 //!   augmented view of every crop ([`crate::data::HostBatch::augmented`]);
@@ -21,6 +25,7 @@
 
 pub mod apply;
 pub mod bench;
+pub mod keep;
 pub mod ops;
 pub mod params;
 pub mod preview;
@@ -29,6 +34,7 @@ pub mod spec;
 
 use crate::data::HostBatch;
 use crate::models::Network;
+use crate::saliency::{self, SaliencyMaps, SaliencyMethod, Target};
 use crate::train::config::AugmentConfig;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
@@ -201,7 +207,14 @@ impl Augmenter {
         }
     }
 
-    /// Augments the batch `x` (`host.images` on a device).
+    /// The saliency map the region-level method samples from, if any: the caller
+    /// computes it on the clean batch and passes it to [`augment`](Self::augment).
+    pub fn saliency_method(&self) -> Option<&SaliencyMethod> {
+        self.spec.saliency()
+    }
+
+    /// Augments the batch `x` (`host.images` on a device). `saliency` holds one map
+    /// per image of `x` when [`saliency_method`](Self::saliency_method) is some.
     pub fn augment<B: Backend>(
         &mut self,
         host: &HostBatch,
@@ -209,6 +222,7 @@ impl Augmenter {
         seed: u64,
         epoch: usize,
         classes: usize,
+        saliency: Option<&SaliencyMaps>,
     ) -> Result<Augmented<B>> {
         let [n, _, h, w] = host.dims;
         if self.checked_size != Some((h, w)) {
@@ -217,26 +231,48 @@ impl Augmenter {
         }
         let ctx = BatchContext::from_host(host, seed, epoch);
         let kept: Vec<bool> = (0..n).map(|i| keep_image(&ctx.site(i), self.p_keep_image)).collect();
+        let augmented_view = match (&self.spec.image, &host.augmented) {
+            (None, _) => None,
+            (Some(_), Some(aug)) => {
+                Some(Tensor::<B, 4>::from_data(TensorData::new(aug.clone(), host.dims), &x.device()))
+            }
+            (Some(_), None) => {
+                bail!("the loader produced no augmented view; image-level methods need LoaderConfig::image_ops")
+            }
+        };
+        let pastes = matches!(self.spec.region, Some(MethodSpec::SelectivePaste { .. }));
         let mut images = x;
-        if self.spec.image.is_some() {
-            let Some(aug) = &host.augmented else {
-                bail!("the loader produced no augmented view; image-level methods need LoaderConfig::image_ops");
-            };
-            let aug = Tensor::<B, 4>::from_data(TensorData::new(aug.clone(), host.dims), &images.device());
+        if let (Some(aug), false) = (&augmented_view, pastes) {
             let params: Vec<RegionParams> = kept
                 .iter()
                 .map(|&k| if k { RegionParams::Keep } else { RegionParams::Paste { rects: vec![] } })
                 .collect();
-            images = apply::apply_batch(images, Some(aug), &params)?;
+            images = apply::apply_batch(images, Some(aug.clone()), &params)?;
         }
         let mut params = vec![RegionParams::Keep; n];
         let mut soft_targets = None;
         if let Some(sampler) = &self.sampler {
-            if sampler.needs_saliency() {
-                bail!("{}: saliency-guided sampling is not wired into training yet", self.spec);
-            }
-            params = (0..n).map(|i| if kept[i] { RegionParams::Keep } else { sampler.sample(&ctx, i, None) }).collect();
-            images = apply::apply_batch(images, None, &params)?;
+            let maps = if sampler.needs_saliency() {
+                let maps = saliency.with_context(|| format!("{}: no saliency maps were computed", self.spec))?;
+                if (maps.count, maps.height, maps.width) != (n, h, w) {
+                    bail!(
+                        "{}: {} saliency maps of {}×{} for {n} images of {h}×{w}",
+                        self.spec,
+                        maps.count,
+                        maps.height,
+                        maps.width
+                    );
+                }
+                Some(maps)
+            } else {
+                None
+            };
+            params = (0..n)
+                .map(|i| if kept[i] { RegionParams::Keep } else { sampler.sample(&ctx, i, maps.map(|m| m.map(i))) })
+                .collect();
+            // Selective-Paste takes the pasted regions from the clean batch and the rest
+            // from the augmented view; every other method edits the (augmented) batch.
+            images = apply::apply_batch(images, if pastes { augmented_view } else { None }, &params)?;
             soft_targets = apply::soft_targets(&params, &host.labels, classes);
         }
         Ok(Augmented { images, params, kept, soft_targets })
@@ -251,15 +287,24 @@ struct TrainAugment {
 
 impl<B: AutodiffBackend> BatchAugment<B> for TrainAugment {
     fn apply(&mut self, input: AugmentInput<'_, B>) -> Result<TrainBatch<B>> {
-        let AugmentInput { host, images, labels, epoch, num_classes, seed, .. } = input;
+        let AugmentInput { host, images, labels, model, epoch, num_classes, seed } = input;
         let device = images.device();
         let n = host.len();
         let joint = self.paradigm == Paradigm::Joint;
         if self.augmenter.spec.is_none() && !joint {
             return Ok(TrainBatch { images, targets: Targets::Hard(labels) });
         }
+        // The maps of the clean (preprocessed) batch with respect to the labels, on a
+        // frozen copy of the model in evaluation mode (see `crate::saliency`).
+        let maps = match self.augmenter.saliency_method() {
+            Some(method) => Some(
+                saliency::compute_host(model, images.clone(), Target::Label(labels.clone()), method)
+                    .with_context(|| format!("augment.method {}", self.augmenter.spec))?,
+            ),
+            None => None,
+        };
         let clean = if joint { Some(images.clone()) } else { None };
-        let a = self.augmenter.augment(host, images, seed, epoch, num_classes)?;
+        let a = self.augmenter.augment(host, images, seed, epoch, num_classes, maps.as_ref())?;
         let soft =
             |q: Vec<f32>, rows: usize| Tensor::<B, 2>::from_data(TensorData::new(q, [rows, num_classes]), &device);
         Ok(match (clean, a.soft_targets) {
@@ -281,3 +326,6 @@ impl<B: AutodiffBackend> BatchAugment<B> for TrainAugment {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

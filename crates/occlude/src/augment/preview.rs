@@ -68,7 +68,7 @@ pub fn preview(
     let device = Default::default();
     let x = Tensor::<CpuBackend, 4>::from_data(TensorData::new(host.images.clone(), host.dims), &device);
     let mut augmenter = Augmenter::new(spec, 0.0);
-    let a = augmenter.augment(&host, x, opts.seed, opts.epoch, splits.num_classes)?;
+    let a = augmenter.augment(&host, x, opts.seed, opts.epoch, splits.num_classes, None)?;
     let augmented: Vec<f32> = a
         .images
         .into_data()

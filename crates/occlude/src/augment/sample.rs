@@ -12,6 +12,7 @@
 //! [`cutout_square`], [`hide_and_seek_grid`], [`random_erasing_box`],
 //! [`cutmix_box`], [`gridmask_params`].
 
+use super::keep::{KeepCutMix, KeepCutout, KeepRandomErasing, SaliencyOcclusion, SelectivePaste};
 use super::params::{Fill, GridMaskParams, HideGrid, Rect, RegionParams};
 use super::spec::{FillSpec, MethodSpec};
 use crate::data::HostBatch;
@@ -171,6 +172,19 @@ pub fn sampler_for(spec: &MethodSpec) -> Option<Box<dyn Sampler>> {
         MethodSpec::CutMix { alpha } => Box::new(CutMix { alpha }),
         MethodSpec::GridMask { d1, d2, r, fill } => Box::new(GridMask { d1, d2, r, fill }),
         MethodSpec::AutoAugment { .. } | MethodSpec::RandAugment { .. } => return None,
+        MethodSpec::SelectiveCut { ref base, tau, .. } => match **base {
+            MethodSpec::Cutout { n, s, fill } => Box::new(KeepCutout { n, s, fill, tau }),
+            MethodSpec::RandomErasing { p, sl, sh, r1, r2, attempts, fill } => Box::new(KeepRandomErasing {
+                base: RandomErasing { p, area: [sl, sh], ratio: [r1, r2], attempts, fill },
+                tau,
+            }),
+            MethodSpec::CutMix { alpha } => Box::new(KeepCutMix { alpha, tau }),
+            _ => unreachable!("the spec parser only wraps cutout, random-erasing and cutmix"),
+        },
+        MethodSpec::SelectivePaste { s, tau, .. } => Box::new(SelectivePaste { s, tau }),
+        MethodSpec::SaliencyOcclusion { n, s, t, jitter, fill, .. } => {
+            Box::new(SaliencyOcclusion { n, s, stride: t, jitter, fill })
+        }
     })
 }
 
@@ -247,19 +261,30 @@ pub fn random_erasing_box(
     h: usize,
     w: usize,
 ) -> Option<Rect> {
-    let (log_lo, log_hi) = (ratio[0].ln(), ratio[1].ln());
     for _ in 0..attempts {
-        let target = (h * w) as f64 * uniform(rng, area[0], area[1]);
-        let aspect = uniform(rng, log_lo, log_hi).exp();
-        let eh = (target * aspect).sqrt().round_ties_even() as usize;
-        let ew = (target / aspect).sqrt().round_ties_even() as usize;
-        if eh < h && ew < w {
+        if let Some((eh, ew)) = random_erasing_size(rng, area, ratio, h, w) {
             let top = rng.random_range(0..=h - eh);
             let left = rng.random_range(0..=w - ew);
             return Some(Rect::new(top, left, eh, ew));
         }
     }
     None
+}
+
+/// One attempt of [`random_erasing_box`]: the box's `(height, width)` if it fits
+/// (`h < H` and `w < W`).
+pub fn random_erasing_size(
+    rng: &mut Rng,
+    area: [f64; 2],
+    ratio: [f64; 2],
+    h: usize,
+    w: usize,
+) -> Option<(usize, usize)> {
+    let target = (h * w) as f64 * uniform(rng, area[0], area[1]);
+    let aspect = uniform(rng, ratio[0].ln(), ratio[1].ln()).exp();
+    let eh = (target * aspect).sqrt().round_ties_even() as usize;
+    let ew = (target / aspect).sqrt().round_ties_even() as usize;
+    (eh < h && ew < w).then_some((eh, ew))
 }
 
 fn uniform(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
@@ -303,14 +328,25 @@ impl Sampler for RandomErasing {
 /// the image. λ is then recomputed from the clipped box, `λ = 1 − area/(H·W)`, so
 /// the label weights equal the pixel shares exactly.
 pub fn cutmix_box(rng: &mut Rng, alpha: f64, h: usize, w: usize) -> (Rect, f64) {
-    let lambda: f64 = Beta::new(alpha, alpha).expect("alpha > 0 is validated").sample(rng);
-    let cut = (1.0 - lambda).max(0.0).sqrt();
-    let bh = ((h as f64 * cut).round() as usize).min(h);
-    let bw = ((w as f64 * cut).round() as usize).min(w);
+    let (bh, bw) = cutmix_size(rng, alpha, h, w);
     let cy = rng.random_range(0..h) as i64;
     let cx = rng.random_range(0..w) as i64;
     let rect = Rect::clipped(cy - (bh / 2) as i64, cx - (bw / 2) as i64, bh, bw, h, w);
     (rect, 1.0 - rect.area() as f64 / (h * w) as f64)
+}
+
+/// The box size of [`cutmix_box`] before placement: `λ ~ Beta(α, α)`, height
+/// `round(H·√(1−λ))`, width `round(W·√(1−λ))`.
+pub fn cutmix_size(rng: &mut Rng, alpha: f64, h: usize, w: usize) -> (usize, usize) {
+    let lambda: f64 = Beta::new(alpha, alpha).expect("alpha > 0 is validated").sample(rng);
+    let cut = (1.0 - lambda).max(0.0).sqrt();
+    (((h as f64 * cut).round() as usize).min(h), ((w as f64 * cut).round() as usize).min(w))
+}
+
+/// The box of `height × width` centred (as Cutout and CutMix centre theirs, the
+/// centre's row covering `⌊height/2⌋` rows above it) on pixel `(cy, cx)`, clipped.
+pub fn centred_box(cy: usize, cx: usize, height: usize, width: usize, h: usize, w: usize) -> Rect {
+    Rect::clipped(cy as i64 - (height / 2) as i64, cx as i64 - (width / 2) as i64, height, width, h, w)
 }
 
 /// CutMix with `Beta(alpha, alpha)`; the partner comes from the batch permutation.

@@ -15,6 +15,14 @@
 //! | `gridmask` | `d1`, `d2` (required), `r` (0.6), `fill` (zero) |
 //! | `autoaugment` | `policy` (imagenet \| cifar10), `m` (the policy's own magnitudes), `fill` (0) |
 //! | `randaugment` | `n` (2), `m` (9), `fill` (0) |
+//! | `keep-cutout`, `keep-random-erasing`, `keep-cutmix` | the base method's keys, `tau` (0.6), `saliency` (vanilla) |
+//! | `keep-autoaugment`, `keep-randaugment` | the base method's keys, `s` (16), `tau` (0.6), `saliency` (vanilla) |
+//! | `selective-paste` (after an image-level method) | `s` (required), `tau` (0.6), `saliency` (vanilla) |
+//! | `saliency-occlusion` | `n` (1), `s` (56 at 224 px, scaled), `t` (1), `jitter` (16 at 224 px, scaled), `fill` (zero), `saliency` (gradxact:layer3.0.conv1) |
+//!
+//! `saliency` is any [`SaliencyMethod`]: `vanilla`, `low-res`, `early-loss` or
+//! `gradxact:<layer>`. `keep-randaugment:n=2,m=9,s=16` is shorthand for
+//! `randaugment:n=2,m=9+selective-paste:s=16`.
 //!
 //! `fill` of the occlusion methods is `zero` (the mean colour: 0 after
 //! normalisation), `random` (per-pixel N(0, 1) after normalisation) or a number (that
@@ -30,6 +38,7 @@
 //! `randaugment:n=2,m=9`.
 
 use super::ops::AutoAugmentPolicy;
+use crate::saliency::SaliencyMethod;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -87,11 +96,41 @@ pub enum MethodSpec {
     AutoAugment { policy: AutoAugmentPolicy, m: Option<f32>, fill: u8 },
     /// RandAugment (Cubuk et al. 2020): `n` uniformly drawn ops at magnitude `m`.
     RandAugment { n: usize, m: f32, fill: u8 },
+    /// Selective-Cut (seed 003 Alg. 1a): `base` (Cutout, Random Erasing or CutMix)
+    /// with every cut region drawn among the candidates whose saliency is below the
+    /// `tau`-quantile of all candidates' scores. Spelled `keep-cutout`,
+    /// `keep-random-erasing`, `keep-cutmix`.
+    SelectiveCut { base: Box<MethodSpec>, tau: f64, saliency: SaliencyMethod },
+    /// Selective-Paste (seed 003 Alg. 1b): after an image-level method, an `s × s`
+    /// region drawn among the candidates whose saliency is above the `tau`-quantile is
+    /// pasted back from the clean image. Spelled `selective-paste` after
+    /// `autoaugment`/`randaugment`, or `keep-autoaugment` / `keep-randaugment`.
+    SelectivePaste { s: usize, tau: f64, saliency: SaliencyMethod },
+    /// Saliency-max occlusion (seed 000 §3, Fig. 3): `n` squares of side `s` at the
+    /// maxima of the box-filtered saliency map (stride `t`), each jittered by up to
+    /// `jitter` pixels per axis and kept inside the image. `s` and `jitter` default to
+    /// the paper's 56 and 16 at 224 px, scaled to the image size.
+    SaliencyOcclusion {
+        n: usize,
+        s: Option<usize>,
+        t: usize,
+        jitter: Option<usize>,
+        fill: FillSpec,
+        saliency: SaliencyMethod,
+    },
 }
 
 /// The method names, for error messages and `--help`.
-pub const METHOD_NAMES: &str =
-    "none, cutout, hide-and-seek, random-erasing, cutmix, gridmask, autoaugment, randaugment";
+pub const METHOD_NAMES: &str = "none, cutout, hide-and-seek, random-erasing, cutmix, gridmask, autoaugment, randaugment, \
+     keep-cutout, keep-random-erasing, keep-cutmix, keep-autoaugment, keep-randaugment, selective-paste, saliency-occlusion";
+
+/// The saliency of the guided methods when `saliency=` is not given: the vanilla
+/// gradient of seed 003.
+pub const DEFAULT_KEEP_SALIENCY: &str = "vanilla";
+/// Seed 000 §4.4 and Fig. 4 take grad×act at ResNet's `layer3.0.conv1`.
+pub const DEFAULT_OCCLUSION_SALIENCY: &str = "gradxact:layer3.0.conv1";
+/// seed 003 §4: "We set τ to 0.6 for all our experiments".
+pub const DEFAULT_TAU: f64 = 0.6;
 
 impl MethodSpec {
     /// `true` for AutoAugment / RandAugment, which act on 8-bit images in the loader.
@@ -108,6 +147,23 @@ impl MethodSpec {
             Self::GridMask { .. } => "gridmask",
             Self::AutoAugment { .. } => "autoaugment",
             Self::RandAugment { .. } => "randaugment",
+            Self::SelectiveCut { base, .. } => match **base {
+                Self::Cutout { .. } => "keep-cutout",
+                Self::RandomErasing { .. } => "keep-random-erasing",
+                _ => "keep-cutmix",
+            },
+            Self::SelectivePaste { .. } => "selective-paste",
+            Self::SaliencyOcclusion { .. } => "saliency-occlusion",
+        }
+    }
+
+    /// The saliency map the method's sampler needs, if any.
+    pub fn saliency(&self) -> Option<&SaliencyMethod> {
+        match self {
+            Self::SelectiveCut { saliency, .. }
+            | Self::SelectivePaste { saliency, .. }
+            | Self::SaliencyOcclusion { saliency, .. } => Some(saliency),
+            _ => None,
         }
     }
 
@@ -120,7 +176,26 @@ impl MethodSpec {
         };
         let name = name.to_lowercase().replace('_', "-");
         let mut kv = Args::parse(&name, args)?;
-        let m = match name.as_str() {
+        if let Some(base) = name.strip_prefix("keep-") {
+            if matches!(base, "autoaugment" | "randaugment" | "auto-augment" | "rand-augment") {
+                bail!("{name} is an image-level method plus selective-paste; write it as the whole spec, e.g. keep-randaugment:n=2,m=9,s=16");
+            }
+            let tau = kv.f64("tau", Some(DEFAULT_TAU))?;
+            let saliency = kv.saliency(DEFAULT_KEEP_SALIENCY)?;
+            let base = Self::parse_named(base, kv)?;
+            if !matches!(base, Self::Cutout { .. } | Self::RandomErasing { .. } | Self::CutMix { .. }) {
+                bail!("{name}: selective-cut applies to cutout, random-erasing and cutmix");
+            }
+            let m = Self::SelectiveCut { base: Box::new(base), tau, saliency };
+            m.validate()?;
+            return Ok(m);
+        }
+        Self::parse_named(&name, kv)
+    }
+
+    /// Parses method `name` from its remaining `key=value` pairs.
+    fn parse_named(name: &str, mut kv: Args) -> Result<Self> {
+        let m = match name {
             "cutout" => {
                 let n = kv.usize("n", Some(1))?;
                 let s = kv.usize("s", None).context("cutout: s (the side of the squares, in pixels) is required, e.g. cutout:n=1,s=16")?;
@@ -160,6 +235,19 @@ impl MethodSpec {
             "randaugment" | "rand-augment" | "ra" => {
                 Self::RandAugment { n: kv.usize("n", Some(2))?, m: kv.f64("m", Some(9.0))? as f32, fill: kv.u8("fill", 0)? }
             }
+            "selective-paste" | "keep-paste" => Self::SelectivePaste {
+                s: kv.usize("s", None).context("selective-paste: s (side of the pasted-back region) is required, e.g. s=16 on 32 px images, s=40 on 224 px")?,
+                tau: kv.f64("tau", Some(DEFAULT_TAU))?,
+                saliency: kv.saliency(DEFAULT_KEEP_SALIENCY)?,
+            },
+            "saliency-occlusion" | "saliency-max" => Self::SaliencyOcclusion {
+                n: kv.usize("n", Some(1))?,
+                s: if kv.has("s") { Some(kv.usize("s", None)?) } else { None },
+                t: kv.usize("t", Some(1))?,
+                jitter: if kv.has("jitter") { Some(kv.usize("jitter", None)?) } else { None },
+                fill: kv.fill("fill", FillSpec::Zero)?,
+                saliency: kv.saliency(DEFAULT_OCCLUSION_SALIENCY)?,
+            },
             "none" => bail!("none cannot be combined with another method"),
             _ => bail!("unknown augmentation {name:?}; expected one of {METHOD_NAMES}"),
         };
@@ -234,6 +322,27 @@ impl MethodSpec {
                 }
                 magnitude(m)?;
             }
+            Self::SelectiveCut { ref base, tau, .. } => {
+                base.validate()?;
+                prob("tau", tau)?;
+            }
+            Self::SelectivePaste { s, tau, .. } => {
+                if s == 0 {
+                    bail!("selective-paste: s (side of the pasted-back region) must be at least 1 pixel, got 0");
+                }
+                prob("tau", tau)?;
+            }
+            Self::SaliencyOcclusion { n, s, t, .. } => {
+                if n == 0 {
+                    bail!("saliency-occlusion: n (number of squares) must be at least 1, got 0");
+                }
+                if s == Some(0) {
+                    bail!("saliency-occlusion: s (side of the squares) must be at least 1 pixel, got 0");
+                }
+                if t == 0 {
+                    bail!("saliency-occlusion: t (stride of the box filter) must be at least 1, got 0");
+                }
+            }
         }
         Ok(())
     }
@@ -241,6 +350,19 @@ impl MethodSpec {
     /// Checks the method against the size of the (preprocessed) images.
     pub fn check_image_size(&self, height: usize, width: usize) -> Result<()> {
         match *self {
+            Self::SelectiveCut { ref base, .. } => base.check_image_size(height, width),
+            Self::SelectivePaste { s, .. } if s > height || s > width => {
+                bail!(
+                    "selective-paste: s={s} is larger than the {height}×{width} images; expected s <= {}",
+                    height.min(width)
+                )
+            }
+            Self::SaliencyOcclusion { s: Some(s), .. } if s > height || s > width => {
+                bail!(
+                    "saliency-occlusion: s={s} is larger than the {height}×{width} images; expected s <= {}",
+                    height.min(width)
+                )
+            }
             Self::Cutout { s, .. } if s > height || s > width => {
                 bail!("cutout: s={s} is larger than the {height}×{width} images; expected s <= {}", height.min(width))
             }
@@ -282,6 +404,21 @@ impl fmt::Display for MethodSpec {
                 write!(f, ",fill={fill}")
             }
             Self::RandAugment { n, m, fill } => write!(f, "randaugment:n={n},m={m},fill={fill}"),
+            Self::SelectiveCut { base, tau, saliency } => write!(f, "keep-{base},tau={tau},saliency={saliency}"),
+            Self::SelectivePaste { s, tau, saliency } => {
+                write!(f, "selective-paste:s={s},tau={tau},saliency={saliency}")
+            }
+            Self::SaliencyOcclusion { n, s, t, jitter, fill, saliency } => {
+                write!(f, "saliency-occlusion:n={n}")?;
+                if let Some(s) = s {
+                    write!(f, ",s={s}")?;
+                }
+                write!(f, ",t={t}")?;
+                if let Some(j) = jitter {
+                    write!(f, ",jitter={j}")?;
+                }
+                write!(f, ",fill={fill},saliency={saliency}")
+            }
         }
     }
 }
@@ -305,8 +442,15 @@ impl AugmentSpec {
             return Ok(Self::default());
         }
         let mut spec = Self::default();
+        let mut methods = Vec::new();
         for part in text.split('+') {
-            let m = MethodSpec::parse(part).with_context(|| format!("in {:?}", part.trim()))?;
+            let parsed = match keep_image_level(part)? {
+                Some((image, paste)) => vec![image, paste],
+                None => vec![MethodSpec::parse(part).with_context(|| format!("in {:?}", part.trim()))?],
+            };
+            methods.extend(parsed);
+        }
+        for m in methods {
             if m.is_image_level() && spec.region.is_some() {
                 bail!("{text:?}: the image-level method must come first (it is applied first), e.g. randaugment:n=2,m=9+cutout:n=1,s=16");
             }
@@ -320,7 +464,15 @@ impl AugmentSpec {
             }
             *slot = Some(m);
         }
+        if matches!(spec.region, Some(MethodSpec::SelectivePaste { .. })) && spec.image.is_none() {
+            bail!("{text:?}: selective-paste pastes regions back after an image-level method; put autoaugment or randaugment first, e.g. randaugment:n=2,m=9+selective-paste:s=16");
+        }
         Ok(spec)
+    }
+
+    /// The saliency map the region-level method needs, if any.
+    pub fn saliency(&self) -> Option<&SaliencyMethod> {
+        self.region.as_ref().and_then(MethodSpec::saliency)
     }
 
     pub fn is_none(&self) -> bool {
@@ -333,6 +485,38 @@ impl AugmentSpec {
         }
         Ok(())
     }
+}
+
+/// Expands `keep-autoaugment:…` / `keep-randaugment:…` (seed 003's KeepAutoAugment
+/// and KeepRandAugment) into the image-level method and its selective-paste: the keys
+/// `s`, `tau` and `saliency` go to selective-paste (`s` defaults to 16, the paper's
+/// CIFAR paste-back length), the others to the image-level method.
+fn keep_image_level(part: &str) -> Result<Option<(MethodSpec, MethodSpec)>> {
+    let part = part.trim();
+    let (name, args) = part.split_once(':').unwrap_or((part, ""));
+    let name = name.trim().to_lowercase().replace('_', "-");
+    let image_name = match name.as_str() {
+        "keep-autoaugment" | "keep-auto-augment" => "autoaugment",
+        "keep-randaugment" | "keep-rand-augment" => "randaugment",
+        _ => return Ok(None),
+    };
+    let (mut paste_args, mut image_args) = (vec![], vec![]);
+    for pair in args.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k).trim();
+        if matches!(key, "s" | "tau" | "saliency") {
+            paste_args.push(pair);
+        } else {
+            image_args.push(pair);
+        }
+    }
+    if !paste_args.iter().any(|p| p.starts_with("s=") || p.starts_with("s =")) {
+        paste_args.push("s=16");
+    }
+    let image =
+        MethodSpec::parse(&format!("{image_name}:{}", image_args.join(","))).with_context(|| format!("in {part:?}"))?;
+    let paste = MethodSpec::parse(&format!("selective-paste:{}", paste_args.join(",")))
+        .with_context(|| format!("in {part:?}"))?;
+    Ok(Some((image, paste)))
 }
 
 impl fmt::Display for AugmentSpec {
@@ -413,6 +597,11 @@ impl Args {
         }
     }
 
+    fn saliency(&mut self, default: &str) -> Result<SaliencyMethod> {
+        let text = self.take("saliency").unwrap_or_else(|| default.to_string());
+        SaliencyMethod::parse(&text).with_context(|| format!("{}: saliency", self.method))
+    }
+
     fn finish(self) -> Result<()> {
         if let Some(k) = self.map.keys().next() {
             bail!("{}: unknown key {k:?}; expected {}", self.method, self.known.join(", "));
@@ -436,6 +625,15 @@ mod tests {
             "gridmask:d1=96,d2=224,r=0.6",
             "autoaugment:policy=cifar10,m=24",
             "autoaugment:policy=cifar10+cutout:n=1,s=16",
+            "keep-cutout:n=1,s=16",
+            "keep-cutout:s=16,tau=0.4,saliency=low-res",
+            "keep-random-erasing:p=0.5",
+            "keep-cutmix:alpha=1,saliency=early-loss",
+            "keep-randaugment:n=2,m=9,s=16",
+            "keep-autoaugment:policy=cifar10,tau=0.6,saliency=vanilla",
+            "randaugment:n=3,m=15+selective-paste:s=8",
+            "saliency-occlusion:s=56,jitter=16,saliency=gradxact:layer3.0.conv1",
+            "saliency-occlusion",
         ] {
             let spec = AugmentSpec::parse(s).unwrap();
             let again = AugmentSpec::parse(&spec.to_string()).unwrap();
@@ -446,6 +644,19 @@ mod tests {
             Some(MethodSpec::Cutout { n: 6, s: 56, fill: FillSpec::Zero })
         );
         assert!(AugmentSpec::parse("none").unwrap().is_none());
+        let keep = AugmentSpec::parse("keep-randaugment:n=2,m=9,s=16").unwrap();
+        assert_eq!(keep, AugmentSpec::parse("randaugment:n=2,m=9+selective-paste:s=16,tau=0.6").unwrap());
+        assert_eq!(keep.saliency(), Some(&SaliencyMethod::Vanilla));
+        let cut = AugmentSpec::parse("keep-cutout:s=16").unwrap().region.unwrap();
+        assert_eq!(
+            cut,
+            MethodSpec::SelectiveCut {
+                base: Box::new(MethodSpec::Cutout { n: 1, s: 16, fill: FillSpec::Zero }),
+                tau: 0.6,
+                saliency: SaliencyMethod::Vanilla
+            }
+        );
+        assert_eq!(cut.name(), "keep-cutout");
         let re = AugmentSpec::parse("random-erasing").unwrap().region.unwrap();
         assert_eq!(
             re,
@@ -487,6 +698,12 @@ mod tests {
         assert!(err("gridmask:d1=10").contains("d2"));
         assert!(err("autoaugment:policy=svhn").contains("policy"));
         assert!(err("cutout:n=1,s=8,fill=grey").contains("fill: expected zero, random or a number"));
+        assert!(err("selective-paste:s=8").contains("after an image-level method"));
+        assert!(err("keep-hide-and-seek").contains("selective-cut applies to cutout, random-erasing and cutmix"));
+        assert!(err("keep-cutout:s=8,tau=1.5").contains("tau must be in [0, 1], got 1.5"));
+        assert!(err("keep-cutout:s=8,saliency=smoothgrad").contains("unknown saliency method"));
+        assert!(err("saliency-occlusion:t=0").contains("t (stride of the box filter)"));
+        assert!(err("keep-randaugment:n=2,m=99").contains("m must be in [0, 30]"));
     }
 
     #[test]
