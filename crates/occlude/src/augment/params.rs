@@ -186,6 +186,15 @@ impl RegionParams {
         }
     }
 
+    /// The rectangles of the variants made of rectangles (empty for the others).
+    pub fn rects(&self) -> Vec<Rect> {
+        match self {
+            Self::Erase { rects, .. } | Self::Paste { rects } => rects.clone(),
+            Self::Mix { rect, .. } => vec![*rect],
+            _ => vec![],
+        }
+    }
+
     /// The fill, for the variants that have one.
     pub fn fill(&self) -> Option<Fill> {
         match self {

@@ -4,8 +4,10 @@
 use super::params::{ImageOp, RegionParams};
 use super::spec::AugmentSpec;
 use super::{image_ops_config, Augmenter};
-use crate::backend::CpuBackend;
+use crate::backend::{CpuAutodiff, CpuBackend};
 use crate::data::{DataSplits, Loader, LoaderConfig, Normalization};
+use crate::models::Network;
+use crate::saliency::{self, render, SaliencyMaps, Target};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -41,11 +43,25 @@ pub struct PreviewSample {
     pub params: RegionParams,
 }
 
-/// Renders the preview of `spec` on the training split of `splits`.
+/// Renders the preview of `spec` on the training split of `splits`. Saliency-guided
+/// methods need a model: use [`preview_with_model`].
 pub fn preview(
     spec: &AugmentSpec,
     splits: &DataSplits,
     opts: &PreviewOptions,
+) -> Result<(RgbImage, Vec<PreviewSample>)> {
+    preview_with_model(spec, splits, opts, None)
+}
+
+/// [`preview`] with the model whose saliency guides the method (e.g. loaded from a
+/// checkpoint with [`crate::saliency::explain::load_model`]). When the method uses
+/// saliency, a third row shows each image's map (inferno colours, scaled to its 99th
+/// percentile) with the chosen regions outlined in cyan.
+pub fn preview_with_model(
+    spec: &AugmentSpec,
+    splits: &DataSplits,
+    opts: &PreviewOptions,
+    model: Option<&Network<CpuAutodiff>>,
 ) -> Result<(RgbImage, Vec<PreviewSample>)> {
     let count = opts.count.clamp(1, splits.train.len());
     let loader = Loader::new(
@@ -67,8 +83,20 @@ pub fn preview(
     let host = loader.make_batch(&order, opts.epoch, 0)?;
     let device = Default::default();
     let x = Tensor::<CpuBackend, 4>::from_data(TensorData::new(host.images.clone(), host.dims), &device);
+    let maps = match (spec.saliency(), model) {
+        (None, _) => None,
+        (Some(method), Some(model)) => {
+            let labels: Vec<i64> = host.labels.iter().map(|&y| y as i64).collect();
+            let y = Tensor::<CpuAutodiff, 1, Int>::from_data(TensorData::new(labels, [host.len()]), &device);
+            let x = Tensor::<CpuAutodiff, 4>::from_inner(x.clone());
+            Some(saliency::compute_host(model, x, Target::Label(y), method).context("saliency for the preview")?)
+        }
+        (Some(method), None) => {
+            anyhow::bail!("{spec} samples from {method} saliency maps: give the model to explain (--checkpoint)")
+        }
+    };
     let mut augmenter = Augmenter::new(spec, 0.0);
-    let a = augmenter.augment(&host, x, opts.seed, opts.epoch, splits.num_classes, None)?;
+    let a = augmenter.augment(&host, x, opts.seed, opts.epoch, splits.num_classes, maps.as_ref())?;
     let augmented: Vec<f32> = a
         .images
         .into_data()
@@ -76,7 +104,11 @@ pub fn preview(
         .into_vec()
         .map_err(|e| anyhow::anyhow!("reading the batch back: {e:?}"))?;
     let norm = &splits.train_preprocess.normalization;
-    let grid = tile(&[&host.images, &augmented], host.dims, norm, opts.min_tile).context("rendering the preview")?;
+    let mut grid =
+        tile(&[&host.images, &augmented], host.dims, norm, opts.min_tile).context("rendering the preview")?;
+    if let Some(maps) = &maps {
+        grid = with_saliency_row(grid, maps, &a.params, host.dims, opts.min_tile);
+    }
     let samples = (0..host.len())
         .map(|i| PreviewSample {
             column: i,
@@ -87,6 +119,44 @@ pub fn preview(
         })
         .collect();
     Ok((grid, samples))
+}
+
+/// Appends a row of saliency heat maps, with the rectangles of `params` outlined, in
+/// the layout of [`tile`].
+fn with_saliency_row(
+    grid: RgbImage,
+    maps: &SaliencyMaps,
+    params: &[RegionParams],
+    dims: [usize; 4],
+    min_tile: usize,
+) -> RgbImage {
+    let [n, _, h, w] = dims;
+    let scale = min_tile.div_ceil(h.max(w)).max(1);
+    let (th, tw, gap) = (h * scale, w * scale, 4);
+    let mut out = RgbImage::from_pixel(grid.width(), grid.height() + (th + gap) as u32, Rgb([40, 40, 40]));
+    image::imageops::replace(&mut out, &grid, 0, 0);
+    let oy = grid.height() as usize;
+    for i in 0..n {
+        let map = maps.map(i);
+        let top = render::display_scale(map).max(f32::MIN_POSITIVE);
+        let ox = gap + i * (tw + gap);
+        for y in 0..th {
+            for x in 0..tw {
+                let (sy, sx) = (y / scale, x / scale);
+                // The one-pixel border of the magnified rectangle.
+                let on_edge = params[i].rects().iter().any(|r| {
+                    let (y0, y1, x0, x1) = (r.top * scale, r.bottom() * scale, r.left * scale, r.right() * scale);
+                    !r.is_empty()
+                        && (y0..y1).contains(&y)
+                        && (x0..x1).contains(&x)
+                        && (y == y0 || y + 1 == y1 || x == x0 || x + 1 == x1)
+                });
+                let px = if on_edge { [0, 255, 255] } else { render::colormap(map[sy * w + sx] / top) };
+                out.put_pixel((ox + x) as u32, (oy + y) as u32, Rgb(px));
+            }
+        }
+    }
+    out
 }
 
 /// Lays out rows of normalised `N × C × H × W` batches as one RGB image.
@@ -112,4 +182,32 @@ pub fn tile(rows: &[&[f32]], dims: [usize; 4], norm: &Normalization, min_tile: u
         }
     }
     Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::spec::{load_dataset, DatasetKind, DatasetSpec};
+    use crate::models::ModelConfig;
+
+    #[test]
+    fn saliency_guided_previews_need_a_model_and_show_the_maps_with_the_regions() {
+        let mut data = DatasetSpec::new(DatasetKind::Embedded, None);
+        data.train_per_class = Some(2);
+        data.test_per_class = Some(1);
+        let splits = load_dataset(&data).unwrap();
+        let spec = AugmentSpec::parse("keep-cutout:s=8").unwrap();
+        let opts = PreviewOptions { count: 4, min_tile: 28, ..Default::default() };
+        let err = format!("{:#}", preview(&spec, &splits, &opts).unwrap_err());
+        assert!(err.contains("--checkpoint"), "{err}");
+        let model = ModelConfig::new("resnet8").init::<CpuAutodiff>(1, 10, &Default::default()).unwrap();
+        let (grid, samples) = preview_with_model(&spec, &splits, &opts, Some(&model)).unwrap();
+        let (plain, _) = preview(&AugmentSpec::parse("cutout:s=8").unwrap(), &splits, &opts).unwrap();
+        assert_eq!(grid.width(), plain.width());
+        assert_eq!(grid.height(), plain.height() + 28 + 4, "a third row of 28 px tiles");
+        // The outline of every chosen square is drawn in cyan on the saliency row.
+        let cyan = grid.pixels().filter(|p| p.0 == [0, 255, 255]).count();
+        assert!(cyan >= 4 * 4, "{cyan} outline pixels");
+        assert!(samples.iter().all(|s| matches!(s.params, RegionParams::Erase { .. })));
+    }
 }
