@@ -73,6 +73,19 @@ pub fn save<B: AutodiffBackend>(
     for (name, data) in sgd.state() {
         entries.push((format!("{MOMENTUM_PREFIX}{name}"), data.shape.to_vec(), to_f32_bytes(&data)?));
     }
+    // A finite loss does not make the weights after its update finite: never replace
+    // the last good checkpoint with NaN or infinite values.
+    for (name, _, bytes) in &entries {
+        if let Some(v) =
+            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).find(|v| !v.is_finite())
+        {
+            anyhow::bail!(
+                "training diverged at step {}: {name} holds {v}; not writing it, the last good checkpoint is kept at {}",
+                state.step,
+                path.display()
+            );
+        }
+    }
     let views: Vec<(String, TensorView)> = entries
         .iter()
         .map(|(n, shape, bytes)| Ok((n.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
