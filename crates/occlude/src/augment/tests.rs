@@ -1228,7 +1228,6 @@ fn dataset_augmentation_visits_every_sample_m_times_per_epoch_with_different_dra
 }
 
 #[test]
-#[ignore = "bug: dataset augmentation shuffles all M·N (sample, pass) entries together, so copies share mini-batches"]
 fn dataset_augmentation_puts_the_copies_of_a_sample_in_distinct_mini_batches() {
     // Seed 000 Table 8: "Dataset augmentation iterates through the training set M
     // times (i.e., M copies are in distinct mini-batches)"; data/loader.rs and

@@ -141,13 +141,43 @@ impl Loader {
         self.dims
     }
 
-    /// The `(sample index, pass)` sequence of an epoch.
+    /// The `(sample index, pass)` sequence of an epoch: one permutation of the
+    /// dataset per pass (dataset augmentation), one after the other.
+    ///
+    /// The copies of a sample land in distinct mini-batches (seed 000 Table 8): within
+    /// a pass every sample appears once, and the one batch that straddles the end of a
+    /// pass and the start of the next gets, at the start of the next pass, only samples
+    /// it does not already hold (those are swapped further into the pass). This is
+    /// possible whenever the dataset has more samples than a batch.
     pub fn epoch_order(&self, epoch: usize) -> Vec<(usize, usize)> {
         let n = self.dataset.len();
-        let mut order: Vec<(usize, usize)> =
-            (0..self.config.passes).flat_map(|p| (0..n).map(move |i| (i, p))).collect();
-        if self.config.shuffle {
-            order.shuffle(&mut rng_for(self.config.seed, Stream::Shuffle, epoch as u64, 0, 0));
+        let bs = self.config.batch_size.max(1);
+        let mut order: Vec<(usize, usize)> = Vec::with_capacity(n * self.config.passes);
+        for pass in 0..self.config.passes {
+            let mut perm: Vec<usize> = (0..n).collect();
+            if self.config.shuffle {
+                perm.shuffle(&mut rng_for(self.config.seed, Stream::Shuffle, epoch as u64, pass as u64, 0));
+            }
+            let open = order.len() % bs;
+            if open > 0 {
+                let held: std::collections::HashSet<usize> =
+                    order[order.len() - open..].iter().map(|&(i, _)| i).collect();
+                let head = (bs - open).min(n);
+                let mut spare = head;
+                for pos in 0..head {
+                    if held.contains(&perm[pos]) {
+                        while spare < n && held.contains(&perm[spare]) {
+                            spare += 1;
+                        }
+                        if spare == n {
+                            break;
+                        }
+                        perm.swap(pos, spare);
+                        spare += 1;
+                    }
+                }
+            }
+            order.extend(perm.into_iter().map(|i| (i, pass)));
         }
         order
     }
@@ -220,7 +250,9 @@ impl Loader {
                 }
                 out.labels.push(label);
                 out.indices.push(index);
-                out.copies.push(if self.config.copies > 1 { copy } else { pass });
+                // One number per (pass, copy), so no two draws of a sample share their
+                // occlusion parameters even with both passes and copies.
+                out.copies.push(pass * self.config.copies + copy);
                 out.crops.push(p);
                 slot += 1;
             }
