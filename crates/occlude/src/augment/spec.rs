@@ -500,16 +500,17 @@ fn keep_image_level(part: &str) -> Result<Option<(MethodSpec, MethodSpec)>> {
         "keep-randaugment" | "keep-rand-augment" => "randaugment",
         _ => return Ok(None),
     };
-    let (mut paste_args, mut image_args) = (vec![], vec![]);
+    let (mut paste_args, mut image_args, mut has_side) = (vec![], vec![], false);
     for pair in args.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let key = pair.split_once('=').map_or(pair, |(k, _)| k).trim();
+        has_side |= key == "s";
         if matches!(key, "s" | "tau" | "saliency") {
             paste_args.push(pair);
         } else {
             image_args.push(pair);
         }
     }
-    if !paste_args.iter().any(|p| p.starts_with("s=") || p.starts_with("s =")) {
+    if !has_side {
         paste_args.push("s=16");
     }
     let image =

@@ -124,6 +124,15 @@ impl Preprocess {
                 n.std.len()
             );
         }
+        self.validate_values()
+    }
+
+    /// The checks that do not depend on the images: every number finite and in range.
+    pub fn validate_values(&self) -> Result<()> {
+        let n = &self.normalization;
+        if n.mean.iter().any(|m| !m.is_finite()) {
+            bail!("normalization.mean: every value must be finite, got {:?}", n.mean);
+        }
         if n.std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
             bail!("normalization.std: every value must be > 0, got {:?}", n.std);
         }
@@ -132,7 +141,7 @@ impl Preprocess {
                 if size == 0 || !(0.0 < scale[0] && scale[0] <= scale[1] && scale[1] <= 1.0) {
                     bail!("random-resized-crop: need size > 0 and 0 < scale[0] <= scale[1] <= 1, got size {size}, scale {scale:?}");
                 }
-                if !(0.0 < ratio[0] && ratio[0] <= ratio[1]) {
+                if !(0.0 < ratio[0] && ratio[0] <= ratio[1] && ratio[1].is_finite()) {
                     bail!("random-resized-crop.ratio: need 0 < ratio[0] <= ratio[1], got {ratio:?}");
                 }
             }

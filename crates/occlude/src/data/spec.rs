@@ -99,6 +99,9 @@ impl DatasetSpec {
         if self.image_size < 8 {
             bail!("data.image_size: must be at least 8, got {}", self.image_size);
         }
+        if let Some(p) = &self.train_preprocess {
+            p.validate_values().context("data.train_preprocess")?;
+        }
         Ok(())
     }
 }
