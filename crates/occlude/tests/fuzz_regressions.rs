@@ -1,7 +1,7 @@
 //! Inputs found by the cargo-fuzz targets (fuzz/, run by `.ci/fuzz`), kept as tests.
 //! Each one asserts the behaviour the fuzz target checks: a clean `Err` (or the
-//! documented result) rather than a panic or an invalid value. Tests marked
-//! Every bug found so far is fixed; a new one is added as a failing test with its fix.
+//! documented result) rather than a panic or an invalid value. Every bug found so far
+//! is fixed; a new one is added here as a failing test together with its fix.
 
 use occlude::augment::spec::AugmentSpec;
 use occlude::train::config::RunConfig;
