@@ -136,7 +136,7 @@ fn with_saliency_row(
     let mut out = RgbImage::from_pixel(grid.width(), grid.height() + (th + gap) as u32, Rgb([40, 40, 40]));
     image::imageops::replace(&mut out, &grid, 0, 0);
     let oy = grid.height() as usize;
-    for i in 0..n {
+    for (i, param) in params.iter().enumerate().take(n) {
         let map = maps.map(i);
         let top = render::display_scale(map).max(f32::MIN_POSITIVE);
         let ox = gap + i * (tw + gap);
@@ -144,7 +144,7 @@ fn with_saliency_row(
             for x in 0..tw {
                 let (sy, sx) = (y / scale, x / scale);
                 // The one-pixel border of the magnified rectangle.
-                let on_edge = params[i].rects().iter().any(|r| {
+                let on_edge = param.rects().iter().any(|r| {
                     let (y0, y1, x0, x1) = (r.top * scale, r.bottom() * scale, r.left * scale, r.right() * scale);
                     !r.is_empty()
                         && (y0..y1).contains(&y)

@@ -1111,13 +1111,13 @@ fn joint_training_puts_the_clean_batch_first_and_occludes_only_the_mask_of_the_s
         let params = expected_params(&p, &host, epoch, seed);
         let occluded = &t.images[b * per..];
         assert_eq!(occluded, &reference_apply(&host.images, None, host.dims, &params)[..], "{method}");
-        for i in 0..b {
+        for (i, param) in params.iter().enumerate().take(b) {
             let mut changed = 0;
             for ch in 0..c {
                 for y in 0..h {
                     for x in 0..w {
                         let at = i * per + (ch * h + y) * w + x;
-                        if covered(&params[i], y, x, h, w) {
+                        if covered(param, y, x, h, w) {
                             assert_eq!(occluded[at], 0.0, "{method}: image {i}: occluded pixel not the mean colour");
                             changed += (host.images[at] != 0.0) as usize;
                         } else {

@@ -188,11 +188,8 @@ impl<B: Backend> Block<B> {
         // The padding takes the activation's dtype, so the model also runs in f64
         // (saliency checks against finite differences).
         let opts = (&sub.device(), sub.dtype());
-        Tensor::cat(
-            vec![Tensor::zeros([n, before, hs, ws], opts), sub, Tensor::zeros([n, after, hs, ws], opts)],
-            1,
-        )
-        .reshape([n, c + self.pad_channels, hs, ws])
+        Tensor::cat(vec![Tensor::zeros([n, before, hs, ws], opts), sub, Tensor::zeros([n, after, hs, ws], opts)], 1)
+            .reshape([n, c + self.pad_channels, hs, ws])
     }
 }
 

@@ -318,9 +318,8 @@ fn a_batch_gives_each_image_its_own_map() {
     for method in [SaliencyMethod::Vanilla, SaliencyMethod::GradXAct { layer: "layer2.0".into() }] {
         let batch = host(compute(&model, x.clone(), Target::Label(labels(&y)), &method).unwrap());
         for i in 0..3 {
-            let one = host(
-                compute(&model, x.clone().narrow(0, i, 1), Target::Label(labels(&y[i..i + 1])), &method).unwrap(),
-            );
+            let one =
+                host(compute(&model, x.clone().narrow(0, i, 1), Target::Label(labels(&y[i..i + 1])), &method).unwrap());
             let err = rel_err(&batch[i * 256..(i + 1) * 256], &one);
             assert!(err < 1e-5, "{method} image {i}: {err}");
         }
