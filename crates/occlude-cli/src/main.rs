@@ -681,33 +681,13 @@ fn augment_file(
 /// Decodes an 8-bit greyscale or RGB image file (alpha dropped) as a `C×H×W` image.
 fn read_image_u8(path: &Path) -> Result<(ImageU8, Vec<String>)> {
     use image::ColorType;
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("reading {}", path.display()))?
-        .decode()
-        .with_context(|| format!("{}: not a decodable image (PNG or JPEG)", path.display()))?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    if w == 0 || h == 0 {
-        bail!("{}: empty image", path.display());
-    }
     let mut notes = Vec::new();
+    let img = occlude::saliency::explain::decode_image(path, &mut notes)?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
     let color = img.color();
-    if color.has_alpha() {
-        notes.push("the alpha channel was ignored".to_string());
-    }
     match color {
         ColorType::L8 | ColorType::La8 => Ok((ImageU8::new(1, h, w, img.to_luma8().into_raw()), notes)),
-        ColorType::Rgb8 | ColorType::Rgba8 => {
-            let rgb = img.to_rgb8();
-            let mut data = vec![0u8; 3 * h * w];
-            for (i, p) in rgb.pixels().enumerate() {
-                for c in 0..3 {
-                    data[c * h * w + i] = p[c];
-                }
-            }
-            Ok((ImageU8::new(3, h, w, data), notes))
-        }
+        ColorType::Rgb8 | ColorType::Rgba8 => Ok((ImageU8::from_rgb8(&img.to_rgb8()), notes)),
         other => bail!(
             "{}: a {other:?} image; the ops work on 8-bit greyscale or RGB images (convert it first)",
             path.display()

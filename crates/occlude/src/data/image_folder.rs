@@ -102,15 +102,7 @@ impl ImageFolder {
             .decode()
             .with_context(|| format!("{}: cannot decode image", path.display()))?
             .to_rgb8();
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let hwc = img.into_raw();
-        let mut chw = vec![0u8; hwc.len()];
-        for (i, px) in hwc.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                chw[c * h * w + i] = px[c];
-            }
-        }
-        Ok(ImageU8::new(3, h, w, chw))
+        Ok(ImageU8::from_rgb8(&img))
     }
 }
 

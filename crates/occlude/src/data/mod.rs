@@ -40,6 +40,19 @@ impl ImageU8 {
         Self::new(channels, height, width, vec![0; channels * height * width])
     }
 
+    /// An RGB image (interleaved `H × W × 3`, as the `image` crate stores it) in this
+    /// crate's planar `3 × H × W` layout.
+    pub fn from_rgb8(rgb: &image::RgbImage) -> Self {
+        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+        let mut data = vec![0u8; 3 * h * w];
+        for (i, px) in rgb.pixels().enumerate() {
+            for c in 0..3 {
+                data[c * h * w + i] = px[c];
+            }
+        }
+        Self::new(3, h, w, data)
+    }
+
     #[inline]
     pub fn at(&self, c: usize, y: usize, x: usize) -> u8 {
         self.data[(c * self.height + y) * self.width + x]

@@ -187,58 +187,16 @@ impl Preprocess {
 
     /// Crops, resizes, flips and normalises `img` into `out` (`C × out_h × out_w`).
     pub fn apply(&self, img: &ImageU8, p: &CropParams, out: &mut [f32]) {
-        let (oh, ow) = (p.out_height, p.out_width);
-        assert_eq!(out.len(), img.channels * oh * ow, "output buffer size");
-        let resized;
-        let (src, top, left) = if p.height == oh && p.width == ow {
-            (img, p.top, p.left)
-        } else {
-            resized = crop_resize(img, p);
-            (&resized, 0, 0)
-        };
-        for c in 0..img.channels {
-            for y in 0..oh {
-                let sy = top + y as i64;
-                for x in 0..ow {
-                    let sx = left + if p.flip { (ow - 1 - x) as i64 } else { x as i64 };
-                    let v = if sy >= 0 && sx >= 0 && (sy as usize) < src.height && (sx as usize) < src.width {
-                        src.at(c, sy as usize, sx as usize)
-                    } else {
-                        0
-                    };
-                    out[(c * oh + y) * ow + x] = self.normalization.apply(c, v);
-                }
-            }
-        }
+        assert_eq!(out.len(), img.channels * p.out_height * p.out_width, "output buffer size");
+        crop_pixels(img, p, |c, i, v| out[i] = self.normalization.apply(c, v));
     }
 
     /// Crops, resizes and flips `img` like [`apply`](Self::apply) but without
     /// normalising: the 8-bit image that image-level augmentations act on.
     /// `normalization.normalize_into(&crop_u8(img, p), out)` equals `apply(img, p, out)`.
     pub fn crop_u8(&self, img: &ImageU8, p: &CropParams) -> ImageU8 {
-        let (oh, ow) = (p.out_height, p.out_width);
-        let resized;
-        let (src, top, left) = if p.height == oh && p.width == ow {
-            (img, p.top, p.left)
-        } else {
-            resized = crop_resize(img, p);
-            (&resized, 0, 0)
-        };
-        let mut out = ImageU8::zeros(img.channels, oh, ow);
-        for c in 0..img.channels {
-            for y in 0..oh {
-                let sy = top + y as i64;
-                if sy < 0 || sy as usize >= src.height {
-                    continue;
-                }
-                for x in 0..ow {
-                    let sx = left + if p.flip { (ow - 1 - x) as i64 } else { x as i64 };
-                    if sx >= 0 && (sx as usize) < src.width {
-                        out.data[(c * oh + y) * ow + x] = src.at(c, sy as usize, sx as usize);
-                    }
-                }
-            }
-        }
+        let mut out = ImageU8::zeros(img.channels, p.out_height, p.out_width);
+        crop_pixels(img, p, |_, i, v| out.data[i] = v);
         out
     }
 
@@ -282,6 +240,34 @@ fn random_resized_window(
         (width, height)
     };
     (((height - h) / 2) as i64, ((width - w) / 2) as i64, h, w)
+}
+
+/// The geometry shared by [`Preprocess::apply`] and [`Preprocess::crop_u8`]: calls
+/// `put(channel, output index, value)` for every pixel of the `C × out_h × out_w`
+/// output, with value 0 where the crop (padding) lies outside the image.
+fn crop_pixels(img: &ImageU8, p: &CropParams, mut put: impl FnMut(usize, usize, u8)) {
+    let (oh, ow) = (p.out_height, p.out_width);
+    let resized;
+    let (src, top, left) = if p.height == oh && p.width == ow {
+        (img, p.top, p.left)
+    } else {
+        resized = crop_resize(img, p);
+        (&resized, 0, 0)
+    };
+    for c in 0..img.channels {
+        for y in 0..oh {
+            let sy = top + y as i64;
+            for x in 0..ow {
+                let sx = left + if p.flip { (ow - 1 - x) as i64 } else { x as i64 };
+                let v = if sy >= 0 && sx >= 0 && (sy as usize) < src.height && (sx as usize) < src.width {
+                    src.at(c, sy as usize, sx as usize)
+                } else {
+                    0
+                };
+                put(c, (c * oh + y) * ow + x, v);
+            }
+        }
+    }
 }
 
 /// Crops the window of `p` and resizes it to the output size with a triangle

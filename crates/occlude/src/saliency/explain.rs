@@ -149,25 +149,31 @@ impl InputFormat {
     }
 }
 
-/// Decodes an image file to `channels` channels (1: grey, 3: RGB). A colour image is
-/// accepted for a one-channel model only if it is grey (R = G = B everywhere); a grey
-/// image is not silently coloured for an RGB model. Alpha is dropped.
-pub fn load_image(path: &Path, channels: usize, notes: &mut Vec<String>) -> Result<ImageU8> {
+/// Decodes an image file (PNG or JPEG, format from its content), refusing empty images;
+/// notes that an alpha channel will be ignored.
+pub fn decode_image(path: &Path, notes: &mut Vec<String>) -> Result<image::DynamicImage> {
     let img = image::ImageReader::open(path)
         .with_context(|| format!("reading {}", path.display()))?
         .with_guessed_format()
         .with_context(|| format!("reading {}", path.display()))?
         .decode()
         .with_context(|| format!("{}: not a decodable image (PNG or JPEG)", path.display()))?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    if w == 0 || h == 0 {
+    if img.width() == 0 || img.height() == 0 {
         bail!("{}: empty image", path.display());
     }
-    let color = img.color();
-    if color.has_alpha() {
+    if img.color().has_alpha() {
         notes.push("the alpha channel was ignored".into());
     }
-    match (channels, color.has_color()) {
+    Ok(img)
+}
+
+/// Decodes an image file to `channels` channels (1: grey, 3: RGB). A colour image is
+/// accepted for a one-channel model only if it is grey (R = G = B everywhere); a grey
+/// image is not silently coloured for an RGB model. Alpha is dropped.
+pub fn load_image(path: &Path, channels: usize, notes: &mut Vec<String>) -> Result<ImageU8> {
+    let img = decode_image(path, notes)?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    match (channels, img.color().has_color()) {
         (1, false) => Ok(ImageU8::new(1, h, w, img.to_luma8().into_raw())),
         (1, true) => {
             let rgb = img.to_rgb8();
@@ -180,16 +186,7 @@ pub fn load_image(path: &Path, channels: usize, notes: &mut Vec<String>) -> Resu
             notes.push("the RGB image is grey (R = G = B) and was read as one channel".into());
             Ok(ImageU8::new(1, h, w, rgb.pixels().map(|p| p[0]).collect()))
         }
-        (3, true) => {
-            let rgb = img.to_rgb8();
-            let mut data = vec![0u8; 3 * h * w];
-            for (i, p) in rgb.pixels().enumerate() {
-                for c in 0..3 {
-                    data[c * h * w + i] = p[c];
-                }
-            }
-            Ok(ImageU8::new(3, h, w, data))
-        }
+        (3, true) => Ok(ImageU8::from_rgb8(&img.to_rgb8())),
         (3, false) => bail!(
             "{}: a greyscale image, but the model takes 3-channel (RGB) images; convert it to RGB first",
             path.display()
