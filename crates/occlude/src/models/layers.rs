@@ -2,9 +2,11 @@
 //! mode, convolution helpers, and the forward context that exposes named taps.
 
 use burn::module::{Module, Param, RunningState};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Initializer, PaddingConfig2d};
+use burn::nn::Initializer;
 use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 
 /// What a forward pass should do besides computing logits.
 pub struct Ctx<'a, B: Backend> {
@@ -83,6 +85,12 @@ impl<B: Backend> BatchNorm<B> {
         }
     }
 
+    /// `relu(forward(x, train))`: the batch norm + ReLU pair every network uses, one
+    /// seam for a fused kernel.
+    pub fn forward_relu(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
+        relu(self.forward(x, train))
+    }
+
     pub fn forward(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
         // Per-channel values are expanded to an `N×C×1×1` contiguous tensor before
@@ -108,16 +116,59 @@ impl<B: Backend> BatchNorm<B> {
     }
 }
 
+/// A 2-D convolution (no groups, no dilation): the one convolution layer every model
+/// uses, so that its forward pass has one implementation to optimise. The tensors
+/// are named as `burn::nn::conv::Conv2d`'s and PyTorch's (`weight`
+/// `[out, in, kh, kw]`, `bias` `[out]`).
+#[derive(Module, Debug)]
+pub struct Conv<B: Backend> {
+    pub weight: Param<Tensor<B, 4>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl<B: Backend> Conv<B> {
+    /// A `kh × kw` convolution from `in_ch` to `out_ch` channels; the weight is drawn
+    /// from `init` (fan-in `in_ch·kh·kw`, fan-out `out_ch·kh·kw`), the bias, if any,
+    /// uniformly in `±1/√fan_in` (PyTorch's default).
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        bias: bool,
+        init: &Initializer,
+        device: &B::Device,
+    ) -> Self {
+        let fan_in = in_ch * kernel[0] * kernel[1];
+        let fan_out = out_ch * kernel[0] * kernel[1];
+        let weight = init.init_with([out_ch, in_ch, kernel[0], kernel[1]], Some(fan_in), Some(fan_out), device);
+        let bias = bias.then(|| {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            Initializer::Uniform { min: -bound, max: bound }.init([out_ch], device)
+        });
+        Self { weight, bias, stride, padding }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let options = ConvOptions::new(self.stride, self.padding, [1, 1], 1);
+        conv2d(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()), options)
+    }
+
+    /// `[out, in, kh, kw]`.
+    pub fn shape(&self) -> [usize; 4] {
+        self.weight.val().dims()
+    }
+}
+
 /// A bias-free `k×k` convolution with padding `k/2`, initialised as torchvision's
 /// ResNets are: Kaiming normal, fan-out, ReLU gain.
-pub fn conv<B: Backend>(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
+pub fn conv<B: Backend>(in_ch: usize, out_ch: usize, k: usize, stride: usize, device: &B::Device) -> Conv<B> {
     let p = k / 2;
-    Conv2dConfig::new([in_ch, out_ch], [k, k])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_bias(false)
-        .with_initializer(Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: true })
-        .init(device)
+    let init = Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: true };
+    Conv::new(in_ch, out_ch, [k, k], [stride, stride], [p, p], false, &init, device)
 }
 
 #[cfg(test)]

@@ -12,9 +12,8 @@
 //! output before batch norm, the layers seed 000 §4.4 uses), `layer{s}.{b}.conv2`,
 //! `layer{s}.{b}` (block output) with stages numbered from 1.
 
-use super::layers::{conv, BatchNorm, Ctx};
+use super::layers::{conv, BatchNorm, Conv, Ctx};
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -104,18 +103,18 @@ impl ResNetSpec {
 /// Convolution + batch norm, used for projection shortcuts.
 #[derive(Module, Debug)]
 pub struct ConvBn<B: Backend> {
-    conv: Conv2d<B>,
+    conv: Conv<B>,
     bn: BatchNorm<B>,
 }
 
 /// A basic (two 3×3) or bottleneck (1×1, 3×3, 1×1) residual block.
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
-    conv1: Conv2d<B>,
+    conv1: Conv<B>,
     bn1: BatchNorm<B>,
-    conv2: Conv2d<B>,
+    conv2: Conv<B>,
     bn2: BatchNorm<B>,
-    conv3: Option<Conv2d<B>>,
+    conv3: Option<Conv<B>>,
     bn3: Option<BatchNorm<B>>,
     projection: Option<ConvBn<B>>,
     /// Option-A shortcut: spatial stride and channels to add (0 when unused).
@@ -161,7 +160,7 @@ impl<B: Backend> Block<B> {
     fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>, name: &dyn Fn() -> String) -> Tensor<B, 4> {
         let shortcut = self.shortcut(x.clone(), ctx.train);
         let h = ctx.tap(|| format!("{}.conv1", name()), self.conv1.forward(x));
-        let h = relu(self.bn1.forward(h, ctx.train));
+        let h = self.bn1.forward_relu(h, ctx.train);
         let h = ctx.tap(|| format!("{}.conv2", name()), self.conv2.forward(h));
         let mut h = self.bn2.forward(h, ctx.train);
         if let (Some(c3), Some(bn3)) = (&self.conv3, &self.bn3) {
@@ -196,7 +195,7 @@ impl<B: Backend> Block<B> {
 /// A ResNet classifier; see the module documentation.
 #[derive(Module, Debug)]
 pub struct ResNet<B: Backend> {
-    stem: Conv2d<B>,
+    stem: Conv<B>,
     stem_bn: BatchNorm<B>,
     imagenet_stem: bool,
     stages: Vec<Vec<Block<B>>>,
@@ -252,7 +251,7 @@ impl<B: Backend> ResNet<B> {
 
     /// The stem and the first stage: the input of the early-exit head.
     fn first_stage(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
-        let h = relu(self.stem_bn.forward(self.stem.forward(x), ctx.train));
+        let h = self.stem_bn.forward_relu(self.stem.forward(x), ctx.train);
         let mut h = ctx.tap(|| "stem".into(), h);
         if self.imagenet_stem {
             h = ctx.tap(|| "maxpool".into(), max_pool2d(h, [3, 3], [2, 2], [1, 1], [1, 1], false));
