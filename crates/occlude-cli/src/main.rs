@@ -306,6 +306,7 @@ struct RunFlags {
 }
 
 fn main() {
+    occlude::kernels::keep_freed_memory();
     if let Err(e) = run(Cli::parse()) {
         if let Some(i) = e.downcast_ref::<occlude::train::Interrupted>() {
             eprintln!("{i}");

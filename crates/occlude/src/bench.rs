@@ -47,6 +47,11 @@ pub struct StepBenchResult {
     pub ms_per_step: f64,
     /// Time of the warm-up steps (kernel compilation and autotuning on GPUs).
     pub warmup_seconds: f64,
+    /// With `OCCLUDE_PROFILE=1`: milliseconds per step inside each CPU kernel
+    /// ([`crate::kernels::profile`]) and outside them (`other`: autodiff bookkeeping,
+    /// element-wise ops, loss, optimiser).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profile: Vec<(String, f64)>,
 }
 
 /// Times `steps` training steps after `warmup_steps` on `device`.
@@ -90,18 +95,31 @@ pub fn train_step_with_saliency<B: AutodiffBackend>(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         Ok(sgd.step(0.01, model, grads))
     };
+    let profiling = std::env::var("OCCLUDE_PROFILE").is_ok_and(|v| v == "1");
+    if profiling {
+        crate::kernels::profile::enable();
+    }
     let t0 = Instant::now();
     for _ in 0..cfg.warmup_steps {
         model = step(model)?;
     }
     B::sync(device).map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))?;
     let warmup_seconds = t0.elapsed().as_secs_f64();
+    crate::kernels::profile::reset();
     let t1 = Instant::now();
     for _ in 0..cfg.steps {
         model = step(model)?;
     }
     B::sync(device).map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))?;
     let secs = t1.elapsed().as_secs_f64();
+    let per_step = |s: f64| 1000.0 * s / cfg.steps.max(1) as f64;
+    let mut profile: Vec<(String, f64)> = Vec::new();
+    if profiling {
+        let totals = crate::kernels::profile::totals();
+        let inside: f64 = totals.iter().map(|t| t.1).sum();
+        profile = totals.into_iter().map(|(name, s, _)| (name.to_string(), per_step(s))).collect();
+        profile.push(("other".to_string(), per_step(secs - inside)));
+    }
     Ok(StepBenchResult {
         bench: "train-step",
         saliency: saliency.map_or_else(|| "none".to_string(), |m| m.to_string()),
@@ -113,6 +131,7 @@ pub fn train_step_with_saliency<B: AutodiffBackend>(
         images_per_second: (cfg.steps * cfg.batch) as f64 / secs,
         ms_per_step: 1000.0 * secs / cfg.steps.max(1) as f64,
         warmup_seconds,
+        profile,
     })
 }
 

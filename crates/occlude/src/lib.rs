@@ -17,6 +17,7 @@ pub mod backend;
 pub mod bench;
 pub mod data;
 pub mod io;
+pub mod kernels;
 pub mod models;
 pub mod report;
 pub mod rng;

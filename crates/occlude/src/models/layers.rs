@@ -1,12 +1,10 @@
 //! Building blocks shared by the architectures: batch normalisation with an explicit
 //! mode, convolution helpers, and the forward context that exposes named taps.
 
+use crate::kernels;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::Initializer;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 
 /// What a forward pass should do besides computing logits.
 pub struct Ctx<'a, B: Backend> {
@@ -85,34 +83,31 @@ impl<B: Backend> BatchNorm<B> {
         }
     }
 
-    /// `relu(forward(x, train))`: the batch norm + ReLU pair every network uses, one
-    /// seam for a fused kernel.
+    /// `relu(forward(x, train))`: the batch norm + ReLU pair every network uses, in
+    /// one pass ([`crate::kernels::batch_norm`]).
     pub fn forward_relu(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
-        relu(self.forward(x, train))
+        self.run(x, train, true)
     }
 
     pub fn forward(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
-        let [n, c, h, w] = x.dims();
-        // Per-channel values are expanded to an `N×C×1×1` contiguous tensor before
-        // broadcasting: that shape takes the CPU backend's vectorised per-row path,
-        // where a `1×C×1×1` operand falls back to a strided loop ~100× slower.
-        let per_row = |v: Tensor<B, 1>| v.reshape([1, c, 1, 1]).repeat_dim(0, n);
-        let (xc, var) = if train {
-            let count = (n * h * w) as f64;
-            let channel_sum = |t: Tensor<B, 4>| t.reshape([n, c, h * w]).sum_dim(2).sum_dim(0).reshape([c]);
-            let mean = channel_sum(x.clone()).div_scalar(count);
-            let xc = x - per_row(mean.clone());
-            let var = channel_sum(xc.clone().square()).div_scalar(count);
-            let unbiased = var.clone().detach().mul_scalar(count / (count - 1.0).max(1.0));
-            let m = self.momentum;
-            self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m) + mean.detach().mul_scalar(m));
-            self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.mul_scalar(m));
-            (xc, var)
-        } else {
-            (x - per_row(self.running_mean.value_sync()), self.running_var.value_sync())
+        self.run(x, train, false)
+    }
+
+    fn run(&self, x: Tensor<B, 4>, train: bool, relu: bool) -> Tensor<B, 4> {
+        let params = kernels::NormParams {
+            gamma: self.gamma.val(),
+            beta: self.beta.val(),
+            running_mean: self.running_mean.value_sync(),
+            running_var: self.running_var.value_sync(),
+            epsilon: self.epsilon,
         };
-        let scale = var.add_scalar(self.epsilon).sqrt().recip() * self.gamma.val();
-        xc * per_row(scale) + per_row(self.beta.val())
+        let (y, stats) = kernels::batch_norm(x, &params, train, relu);
+        if let Some(s) = stats {
+            let m = self.momentum;
+            self.running_mean.update(params.running_mean.mul_scalar(1.0 - m) + s.mean.mul_scalar(m));
+            self.running_var.update(params.running_var.mul_scalar(1.0 - m) + s.unbiased_var.mul_scalar(m));
+        }
+        y
     }
 }
 
@@ -132,6 +127,7 @@ impl<B: Backend> Conv<B> {
     /// A `kh × kw` convolution from `in_ch` to `out_ch` channels; the weight is drawn
     /// from `init` (fan-in `in_ch·kh·kw`, fan-out `out_ch·kh·kw`), the bias, if any,
     /// uniformly in `±1/√fan_in` (PyTorch's default).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         in_ch: usize,
         out_ch: usize,
@@ -153,8 +149,7 @@ impl<B: Backend> Conv<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let options = ConvOptions::new(self.stride, self.padding, [1, 1], 1);
-        conv2d(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()), options)
+        kernels::conv2d(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()), self.stride, self.padding)
     }
 
     /// `[out, in, kh, kw]`.

@@ -1,0 +1,481 @@
+//! 2-D convolution on the host, `f32`, NCHW: forward, and the backward pass for the
+//! input and the weight in one sweep over the batch.
+//!
+//! Every image is lowered to a column matrix (`im2col`: `K = C_in·k_h·k_w` rows of
+//! `P = H_out·W_out` values) and multiplied with the weight by the `gemm` crate:
+//!
+//! * forward: `Y_n[C_out, P] = W[C_out, K] · col_n[K, P]`, written straight into the
+//!   NCHW output;
+//! * input gradient: `dcol_n[K, P] = Wᵀ · dY_n`, scattered back (`col2im`);
+//! * weight gradient: `dW += dY_n · col_nᵀ`.
+//!
+//! 1×1 convolutions with stride 1 and no padding skip the lowering (`col_n` is the
+//! image itself).
+//!
+//! Threads: the batch is cut into fixed chunks of images ([`CHUNK`]); chunks run in
+//! parallel (rayon), each with its own column buffer and its own partial weight
+//! gradient, and the partial gradients are summed in chunk order. The chunking does
+//! not depend on the number of threads, so results are bit-identical with any
+//! thread count.
+
+use crate::direct;
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+/// Images per parallel work item.
+pub const CHUNK: usize = 4;
+
+/// The shape of a convolution (no groups, no dilation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+}
+
+impl ConvGeom {
+    pub fn out_h(&self) -> usize {
+        (self.h + 2 * self.pad[0] - self.kh) / self.stride[0] + 1
+    }
+    pub fn out_w(&self) -> usize {
+        (self.w + 2 * self.pad[1] - self.kw) / self.stride[1] + 1
+    }
+    /// Rows of the column matrix: `C_in·k_h·k_w`.
+    pub fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+    /// Output pixels per channel.
+    pub fn p(&self) -> usize {
+        self.out_h() * self.out_w()
+    }
+    fn in_plane(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+    fn out_plane(&self) -> usize {
+        self.c_out * self.p()
+    }
+    /// A 1×1 convolution that reads every input pixel once, in place.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
+    }
+}
+
+/// For kernel offset `k` (stride `s`, padding `p`): the output positions `o` whose
+/// input position `o·s + k − p` lies in `[0, n)`, as a half-open range.
+fn valid_range(k: usize, s: usize, p: usize, n: usize, out: usize) -> (usize, usize) {
+    // o·s + k ≥ p  ⇔  o ≥ ⌈(p − k)/s⌉ ; o·s + k − p < n  ⇔  o < ⌈(n + p − k)/s⌉.
+    let lo = if p > k { (p - k).div_ceil(s) } else { 0 };
+    let hi = if n + p > k { (n + p - k).div_ceil(s) } else { 0 };
+    (lo.min(out), hi.min(out).max(lo.min(out)))
+}
+
+/// Lowers one `C_in × H × W` image into `col` (`K × P`, row-major).
+fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    im2col_ld(g, x, col, g.p());
+}
+
+/// [`im2col`] into rows `ld` apart (`ld ≥ P`), for several images side by side.
+fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
+    let (ho, wo) = (g.out_h(), g.out_w());
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.pad;
+    let mut row = 0;
+    for ci in 0..g.c_in {
+        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            let (oy0, oy1) = valid_range(ky, sh, ph, g.h, ho);
+            for kx in 0..g.kw {
+                let (ox0, ox1) = valid_range(kx, sw, pw, g.w, wo);
+                let dst = &mut col[row * ld..row * ld + ho * wo];
+                dst[..oy0 * wo].fill(0.0);
+                dst[oy1 * wo..].fill(0.0);
+                for oy in oy0..oy1 {
+                    let iy = oy * sh + ky - ph;
+                    let d = &mut dst[oy * wo..(oy + 1) * wo];
+                    d[..ox0].fill(0.0);
+                    d[ox1..].fill(0.0);
+                    let src = &plane[iy * g.w..(iy + 1) * g.w];
+                    if sw == 1 {
+                        let ix0 = ox0 + kx - pw;
+                        d[ox0..ox1].copy_from_slice(&src[ix0..ix0 + (ox1 - ox0)]);
+                    } else {
+                        for ox in ox0..ox1 {
+                            d[ox] = src[ox * sw + kx - pw];
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Adds the column matrix `col` (`K × P`) back into one `C_in × H × W` image gradient
+/// `dx`, which must be zeroed first: the adjoint of [`im2col`].
+fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    let (ho, wo) = (g.out_h(), g.out_w());
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.pad;
+    let mut row = 0;
+    for ci in 0..g.c_in {
+        let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            let (oy0, oy1) = valid_range(ky, sh, ph, g.h, ho);
+            for kx in 0..g.kw {
+                let (ox0, ox1) = valid_range(kx, sw, pw, g.w, wo);
+                let src = &col[row * ho * wo..(row + 1) * ho * wo];
+                for oy in oy0..oy1 {
+                    let iy = oy * sh + ky - ph;
+                    let s = &src[oy * wo..(oy + 1) * wo];
+                    let d = &mut plane[iy * g.w..(iy + 1) * g.w];
+                    if sw == 1 {
+                        let ix0 = ox0 + kx - pw;
+                        for (a, b) in d[ix0..ix0 + (ox1 - ox0)].iter_mut().zip(&s[ox0..ox1]) {
+                            *a += *b;
+                        }
+                    } else {
+                        for ox in ox0..ox1 {
+                            d[ox * sw + kx - pw] += s[ox];
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// `dst[m × n] (row stride dst_rs) = [dst +] lhs[m × k] · rhs[k × n]`, single-threaded,
+/// with explicit (row, column) strides for `lhs` and `rhs`.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs: &[f32],
+    rhs_rs: isize,
+    rhs_cs: isize,
+) {
+    debug_assert!(dst.len() >= m * n);
+    // SAFETY: the strides address `m × k`, `k × n` and `m × n` elements inside the
+    // slices (checked by the callers' shapes); `dst` does not alias the inputs.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// `y = conv(x, w) + bias`; `x` is `N × C_in × H × W`, `w` is `C_out × C_in × k_h × k_w`,
+/// `y` is `N × C_out × H_out × W_out`.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    assert_eq!(x.len(), g.n * g.in_plane());
+    assert_eq!(w.len(), g.c_out * g.k());
+    assert_eq!(y.len(), g.n * g.out_plane());
+    let (k, p) = (g.k(), g.p());
+    let pointwise = g.pointwise();
+    if direct::available() && direct::applies(g) {
+        let flat = direct::forward_flat(g);
+        y.par_chunks_mut(CHUNK * g.out_plane()).zip(x.par_chunks(CHUNK * g.in_plane())).for_each(|(ys, xs)| {
+            let mut scratch = direct::Scratch::default();
+            for (yn, xn) in ys.chunks_mut(g.out_plane()).zip(xs.chunks(g.in_plane())) {
+                direct::forward_image(&flat, g.c_out, xn, w, yn, &mut scratch);
+                if let Some(b) = bias {
+                    for (row, &bc) in yn.chunks_mut(p).zip(b) {
+                        row.iter_mut().for_each(|v| *v += bc);
+                    }
+                }
+            }
+        });
+        return;
+    }
+    y.par_chunks_mut(CHUNK * g.out_plane()).zip(x.par_chunks(CHUNK * g.in_plane())).for_each(|(ys, xs)| {
+        let mut col = if pointwise { Vec::new() } else { vec![0.0f32; k * p] };
+        for (yn, xn) in ys.chunks_mut(g.out_plane()).zip(xs.chunks(g.in_plane())) {
+            let col: &[f32] = if pointwise {
+                xn
+            } else {
+                im2col(g, xn, &mut col);
+                &col
+            };
+            matmul(g.c_out, p, k, yn, false, w, k as isize, 1, col, p as isize, 1);
+            if let Some(b) = bias {
+                for (row, &bc) in yn.chunks_mut(p).zip(b) {
+                    row.iter_mut().for_each(|v| *v += bc);
+                }
+            }
+        }
+    });
+}
+
+/// Whether the direct weight-gradient kernel beats the batched `gemm` for `g`: it
+/// keeps 9 tap accumulators per (output, input) channel pair and reduces them per
+/// pair, which pays off on large planes only (measured with `conv_micro`: faster
+/// at 32×32 and 16×16, slower at 8×8; BENCHMARKS.md). `OCCLUDE_DW_MIN` overrides
+/// the threshold (output pixels) for such measurements.
+fn direct_dw_pays(g: &ConvGeom) -> bool {
+    let min = std::env::var("OCCLUDE_DW_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(DIRECT_DW_MIN_PIXELS);
+    g.out_h() * g.out_w() >= min
+}
+
+/// See [`direct_dw_pays`].
+pub const DIRECT_DW_MIN_PIXELS: usize = 256;
+
+/// The gradients of [`forward`] for the output gradient `dy`: `dx` (same shape as `x`)
+/// and `dw` (same shape as `w`) when asked for. `dx` and `dw` are overwritten.
+pub fn backward(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut [f32]>, dw: Option<&mut [f32]>) {
+    assert_eq!(x.len(), g.n * g.in_plane());
+    assert_eq!(w.len(), g.c_out * g.k());
+    assert_eq!(dy.len(), g.n * g.out_plane());
+    let (k, p) = (g.k(), g.p());
+    let pointwise = g.pointwise();
+    let want_dw = dw.is_some();
+    let chunks = g.n.div_ceil(CHUNK);
+    // Empty `dx` chunks when the input gradient is not wanted.
+    let mut no_dx = Vec::new();
+    let (dx, want_dx) = match dx {
+        Some(d) => {
+            assert_eq!(d.len(), x.len());
+            (d, true)
+        }
+        None => (&mut no_dx[..], false),
+    };
+    let use_direct = want_dx && direct::available() && direct::applies(g);
+    let flipped = if use_direct { direct::flip_transpose(w, g.c_out, g.c_in, g.kh) } else { Vec::new() };
+    let back_flat = direct::backward_flat(g);
+    let use_direct_dw = want_dw && direct::available() && direct::applies(g) && direct_dw_pays(g);
+    let fwd_flat = direct::forward_flat(g);
+    let dx_chunk = if want_dx { CHUNK * g.in_plane() } else { 1 };
+    let mut dx_chunks: Vec<&mut [f32]> = dx.chunks_mut(dx_chunk).collect();
+    dx_chunks.resize_with(chunks, Default::default);
+    let partials: Vec<Vec<f32>> = dx_chunks
+        .into_par_iter()
+        .zip(x.par_chunks(CHUNK * g.in_plane()))
+        .zip(dy.par_chunks(CHUNK * g.out_plane()))
+        .map(|((dxs, xs), dys)| {
+            let mut dcol = if pointwise || !want_dx || use_direct { Vec::new() } else { vec![0.0f32; k * p] };
+            let mut scratch = direct::Scratch::default();
+            let mut wscratch = direct::Scratch::default();
+            let mut dw_part = if want_dw { vec![0.0f32; g.c_out * k] } else { Vec::new() };
+            let images = xs.len() / g.in_plane();
+            let batched_dw = want_dw && !use_direct_dw;
+            let (mut colb, mut dyb) = if batched_dw {
+                (vec![0.0f32; k * images * p], vec![0.0f32; g.c_out * images * p])
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            for i in 0..images {
+                let xn = &xs[i * g.in_plane()..(i + 1) * g.in_plane()];
+                let dyn_ = &dys[i * g.out_plane()..(i + 1) * g.out_plane()];
+                if want_dw && use_direct_dw {
+                    direct::weight_grad_image(&fwd_flat, g.c_out, xn, dyn_, &mut dw_part, &mut wscratch);
+                } else if want_dw {
+                    // The chunk's images side by side: col[K × images·P], dY[C_out × images·P].
+                    im2col_ld(g, xn, &mut colb[i * p..], images * p);
+                    for co in 0..g.c_out {
+                        dyb[co * images * p + i * p..co * images * p + (i + 1) * p]
+                            .copy_from_slice(&dyn_[co * p..(co + 1) * p]);
+                    }
+                }
+                if want_dx {
+                    let dxn = &mut dxs[i * g.in_plane()..(i + 1) * g.in_plane()];
+                    // dcol[K × P] = Wᵀ[K × C_out] · dY_n[C_out × P].
+                    if use_direct {
+                        direct::forward_image(&back_flat, g.c_in, dyn_, &flipped, dxn, &mut scratch);
+                    } else if pointwise {
+                        matmul(k, p, g.c_out, dxn, false, w, 1, k as isize, dyn_, p as isize, 1);
+                    } else {
+                        matmul(k, p, g.c_out, &mut dcol, false, w, 1, k as isize, dyn_, p as isize, 1);
+                        dxn.fill(0.0);
+                        col2im(g, &dcol, dxn);
+                    }
+                }
+            }
+            if batched_dw {
+                // dW[C_out × K] = dY[C_out × images·P] · colᵀ[images·P × K].
+                let cols = images * p;
+                matmul(g.c_out, k, cols, &mut dw_part, false, &dyb, cols as isize, 1, &colb, 1, cols as isize);
+            }
+            dw_part
+        })
+        .collect();
+    if let Some(dw) = dw {
+        assert_eq!(dw.len(), w.len());
+        dw.copy_from_slice(&partials[0]);
+        for part in &partials[1..] {
+            dw.iter_mut().zip(part).for_each(|(a, b)| *a += *b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Direct 7-loop convolution in f64.
+    fn naive(g: &ConvGeom, x: &[f32], w: &[f32]) -> Vec<f64> {
+        let (ho, wo) = (g.out_h(), g.out_w());
+        let mut y = vec![0.0f64; g.n * g.c_out * ho * wo];
+        for n in 0..g.n {
+            for co in 0..g.c_out {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut acc = 0.0f64;
+                        for ci in 0..g.c_in {
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
+                                    let iy = (oy * g.stride[0] + ky) as isize - g.pad[0] as isize;
+                                    let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                        continue;
+                                    }
+                                    let xv = x[((n * g.c_in + ci) * g.h + iy as usize) * g.w + ix as usize] as f64;
+                                    let wv = w[((co * g.c_in + ci) * g.kh + ky) * g.kw + kx] as f64;
+                                    acc += xv * wv;
+                                }
+                            }
+                        }
+                        y[((n * g.c_out + co) * ho + oy) * wo + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn random(len: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f32> {
+        (0..len).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect()
+    }
+
+    fn geoms() -> Vec<ConvGeom> {
+        let g = |n, c_in, h, w, c_out, k: usize, s, p| ConvGeom {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh: k,
+            kw: k,
+            stride: [s, s],
+            pad: [p, p],
+        };
+        vec![
+            g(5, 3, 9, 7, 4, 3, 1, 1),
+            g(6, 4, 8, 8, 5, 3, 2, 1),
+            g(3, 2, 11, 10, 3, 7, 2, 3),
+            g(9, 6, 5, 5, 7, 1, 1, 0),
+            g(2, 6, 6, 7, 3, 1, 2, 0),
+            g(1, 1, 6, 6, 2, 5, 1, 0),
+            g(4, 2, 3, 3, 2, 3, 1, 2),
+            ConvGeom { n: 2, c_in: 3, h: 7, w: 9, c_out: 2, kh: 3, kw: 2, stride: [1, 2], pad: [1, 0] },
+        ]
+    }
+
+    #[test]
+    fn forward_matches_the_direct_sum() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for g in geoms() {
+            let x = random(g.n * g.c_in * g.h * g.w, &mut rng);
+            let w = random(g.c_out * g.k(), &mut rng);
+            let bias = random(g.c_out, &mut rng);
+            let mut y = vec![0.0; g.n * g.c_out * g.p()];
+            forward(&g, &x, &w, Some(&bias), &mut y);
+            let want = naive(&g, &x, &w);
+            for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                let b = b + bias[(i / g.p()) % g.c_out] as f64;
+                assert!((*a as f64 - b).abs() < 1e-4, "{g:?} at {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn backward_is_the_adjoint_of_forward() {
+        // <dy, conv(x, w)> is bilinear: its gradient in x is dx and in w is dw, so
+        // dx·x = dw·w = <dy, y> for the bias-free convolution, and both match the
+        // direct gradient sums computed from the naive forward by linearity.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        for g in geoms() {
+            let x = random(g.n * g.c_in * g.h * g.w, &mut rng);
+            let w = random(g.c_out * g.k(), &mut rng);
+            let dy = random(g.n * g.c_out * g.p(), &mut rng);
+            let (mut dx, mut dw) = (vec![f32::NAN; x.len()], vec![f32::NAN; w.len()]);
+            backward(&g, &x, &w, &dy, Some(&mut dx), Some(&mut dw));
+            // dx[j] = Σ dy · ∂y/∂x_j: check against the naive forward of unit inputs
+            // on a few coordinates, and all coordinates through the inner product.
+            let inner = |a: &[f32], b: &[f64]| a.iter().zip(b).map(|(&a, &b)| a as f64 * b).sum::<f64>();
+            let y = naive(&g, &x, &w);
+            let lhs = inner(&dy, &y);
+            let via_dx: f64 = dx.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let via_dw: f64 = dw.iter().zip(&w).map(|(&a, &b)| a as f64 * b as f64).sum();
+            assert!((lhs - via_dx).abs() < 1e-3 * lhs.abs().max(1.0), "{g:?}: {lhs} vs dx {via_dx}");
+            assert!((lhs - via_dw).abs() < 1e-3 * lhs.abs().max(1.0), "{g:?}: {lhs} vs dw {via_dw}");
+            for j in [0, x.len() / 3, x.len() - 1] {
+                let mut e = vec![0.0f32; x.len()];
+                e[j] = 1.0;
+                let want = inner(&dy, &naive(&g, &e, &w));
+                assert!((dx[j] as f64 - want).abs() < 1e-4, "{g:?} dx[{j}]: {} vs {want}", dx[j]);
+            }
+            for j in [0, w.len() / 2, w.len() - 1] {
+                let mut e = vec![0.0f32; w.len()];
+                e[j] = 1.0;
+                let want = inner(&dy, &naive(&g, &x, &e));
+                assert!((dw[j] as f64 - want).abs() < 1e-3, "{g:?} dw[{j}]: {} vs {want}", dw[j]);
+            }
+            // Either gradient alone gives the same values.
+            let mut dx2 = vec![0.0; x.len()];
+            backward(&g, &x, &w, &dy, Some(&mut dx2), None);
+            assert_eq!(dx, dx2);
+            let mut dw2 = vec![0.0; w.len()];
+            backward(&g, &x, &w, &dy, None, Some(&mut dw2));
+            assert_eq!(dw, dw2);
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let g = ConvGeom { n: 11, c_in: 3, h: 8, w: 8, c_out: 4, kh: 3, kw: 3, stride: [1, 1], pad: [1, 1] };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let x = random(g.n * g.c_in * 64, &mut rng);
+        let w = random(g.c_out * g.k(), &mut rng);
+        let dy = random(g.n * g.c_out * 64, &mut rng);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+                backward(&g, &x, &w, &dy, Some(&mut dx), Some(&mut dw));
+                (dx, dw)
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+}
