@@ -271,7 +271,8 @@ mod tests {
             let mut dx = vec![0.0; len];
             let (dgamma, dbeta) = backward(&g, &x, &gamma, &stats, train, relu, &dy, Some(&mut dx));
             let h = 1e-6;
-            let fd = |perturb: &dyn Fn(&mut Vec<f64>, &mut Vec<f64>, &mut Vec<f64>, f64)| {
+            type Perturb<'a> = &'a dyn Fn(&mut Vec<f64>, &mut Vec<f64>, &mut Vec<f64>, f64);
+            let fd = |perturb: Perturb| {
                 let (mut a, mut b, mut c) = (f64s(&x), f64s(&gamma), f64s(&beta));
                 perturb(&mut a, &mut b, &mut c, h);
                 let up = loss(&g, &a, &b, &c, &f64s(&dy), train, relu);
