@@ -1,22 +1,20 @@
 //! 2-D convolution on the host, `f32`, NCHW: forward, and the backward pass for the
 //! input and the weight in one sweep over the batch.
 //!
-//! Every image is lowered to a column matrix (`im2col`: `K = C_in·k_h·k_w` rows of
-//! `P = H_out·W_out` values) and multiplied with the weight by the `gemm` crate:
+//! Two methods, chosen per convolution by [`Plan`]:
 //!
-//! * forward: `Y_n[C_out, P] = W[C_out, K] · col_n[K, P]`, written straight into the
-//!   NCHW output;
-//! * input gradient: `dcol_n[K, P] = Wᵀ · dY_n`, scattered back (`col2im`);
-//! * weight gradient: `dW += dY_n · col_nᵀ`.
-//!
-//! 1×1 convolutions with stride 1 and no padding skip the lowering (`col_n` is the
-//! image itself).
+//! * the direct kernel of [`crate::direct`] (stride-1 convolutions on planes large
+//!   enough): forward pass, input gradient (the forward pass of the output gradient
+//!   with the flipped, transposed weight) and, on large planes, weight gradient;
+//! * `im2col` + `gemm` over the images of a chunk side by side (`K = C_in·k_h·k_w`
+//!   rows of `images·P` values, `P = H_out·W_out`): forward `Y = W · col`, input
+//!   gradient `dcol = Wᵀ · dY` scattered back (`col2im`), weight gradient
+//!   `dW = dY · colᵀ`.
 //!
 //! Threads: the batch is cut into fixed chunks of images ([`CHUNK`]); chunks run in
-//! parallel (rayon), each with its own column buffer and its own partial weight
-//! gradient, and the partial gradients are summed in chunk order. The chunking does
-//! not depend on the number of threads, so results are bit-identical with any
-//! thread count.
+//! parallel (rayon), each with its own buffers and its own partial weight gradient,
+//! and the partial gradients are summed in chunk order. The chunking does not depend
+//! on the number of threads, so results are bit-identical with any thread count.
 
 use crate::direct;
 use gemm::{gemm, Parallelism};
@@ -60,10 +58,6 @@ impl ConvGeom {
     fn out_plane(&self) -> usize {
         self.c_out * self.p()
     }
-    /// A 1×1 convolution that reads every input pixel once, in place.
-    fn pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
-    }
 }
 
 /// For kernel offset `k` (stride `s`, padding `p`): the output positions `o` whose
@@ -75,12 +69,8 @@ fn valid_range(k: usize, s: usize, p: usize, n: usize, out: usize) -> (usize, us
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
-/// Lowers one `C_in × H × W` image into `col` (`K × P`, row-major).
-fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
-    im2col_ld(g, x, col, g.p());
-}
-
-/// [`im2col`] into rows `ld` apart (`ld ≥ P`), for several images side by side.
+/// Lowers one `C_in × H × W` image into `col` (`K × P`, rows `ld` apart, `ld ≥ P`,
+/// so that several images can sit side by side).
 fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
     let (ho, wo) = (g.out_h(), g.out_w());
     let [sh, sw] = g.stride;
@@ -116,9 +106,10 @@ fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
     }
 }
 
-/// Adds the column matrix `col` (`K × P`) back into one `C_in × H × W` image gradient
-/// `dx`, which must be zeroed first: the adjoint of [`im2col`].
-fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+/// Adds the column matrix `col` (`K × P`, rows `ld` apart) back into one
+/// `C_in × H × W` image gradient `dx`, which must be zeroed first: the adjoint of
+/// [`im2col_ld`].
+fn col2im_ld(g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
     let (ho, wo) = (g.out_h(), g.out_w());
     let [sh, sw] = g.stride;
     let [ph, pw] = g.pad;
@@ -129,7 +120,7 @@ fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
             let (oy0, oy1) = valid_range(ky, sh, ph, g.h, ho);
             for kx in 0..g.kw {
                 let (ox0, ox1) = valid_range(kx, sw, pw, g.w, wo);
-                let src = &col[row * ho * wo..(row + 1) * ho * wo];
+                let src = &col[row * ld..row * ld + ho * wo];
                 for oy in oy0..oy1 {
                     let iy = oy * sh + ky - ph;
                     let s = &src[oy * wo..(oy + 1) * wo];
@@ -195,69 +186,135 @@ fn matmul(
     }
 }
 
+/// Output pixels from which the direct kernel runs the forward pass and the input
+/// gradient. Below, `im2col` + `gemm` over several images at once is as fast or
+/// faster: the direct kernel computes `2p` padding columns per row and rounds each
+/// plane up to 32 positions, which costs most on small planes (measured with
+/// `examples/conv_micro.rs`, BENCHMARKS.md: direct 1.7–2.8× faster at 16 channels
+/// × 32×32, even at 64 × 8×8, 0.7× at 256 × 8×8, 0.5× at 512 × 4×4).
+/// `OCCLUDE_DIRECT_MIN` overrides it, for measurements.
+pub const DIRECT_MIN_PIXELS: usize = 256;
+
+/// Output pixels from which the direct kernel computes the weight gradient, when
+/// `C_in · C_out` is at most [`DIRECT_DW_MAX_PAIRS`]: it correlates every (output,
+/// input) channel pair over the plane and reduces per pair, which pays off on large
+/// planes with few channels (measured: 2.7× faster than `gemm` at 16 channels ×
+/// 32×32, 1.5× at 32 × 16×16, 1.3× at 64 × 32×32, 0.9× at 128 × 16×16, 0.5× at
+/// 64 × 8×8). `OCCLUDE_DW_MIN` overrides the pixel threshold.
+pub const DIRECT_DW_MIN_PIXELS: usize = 256;
+
+/// See [`DIRECT_DW_MIN_PIXELS`].
+pub const DIRECT_DW_MAX_PAIRS: usize = 64 * 64;
+
+fn threshold(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// How each pass of a convolution runs (measured choices; BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Direct kernel for the forward pass and the input gradient.
+    pub direct: bool,
+    /// Direct kernel for the weight gradient.
+    pub direct_dw: bool,
+}
+
+impl Plan {
+    pub fn for_geom(g: &ConvGeom) -> Self {
+        let ok = direct::available() && direct::applies(g);
+        let pixels = g.p();
+        Self {
+            direct: ok && pixels >= threshold("OCCLUDE_DIRECT_MIN", DIRECT_MIN_PIXELS),
+            direct_dw: ok
+                && pixels >= threshold("OCCLUDE_DW_MIN", DIRECT_DW_MIN_PIXELS)
+                && g.c_in * g.c_out <= DIRECT_DW_MAX_PAIRS,
+        }
+    }
+
+    /// `self` without the direct kernel where it cannot run.
+    fn restricted(self, g: &ConvGeom) -> Self {
+        let ok = direct::available() && direct::applies(g);
+        Self { direct: self.direct && ok, direct_dw: self.direct_dw && ok }
+    }
+
+    /// Every combination, for tests.
+    pub fn all() -> [Self; 4] {
+        [(false, false), (true, false), (false, true), (true, true)]
+            .map(|(direct, direct_dw)| Self { direct, direct_dw })
+    }
+}
+
+fn add_bias(y: &mut [f32], bias: Option<&[f32]>, p: usize) {
+    if let Some(b) = bias {
+        for (row, &bc) in y.chunks_mut(p).zip(b.iter().cycle()) {
+            row.iter_mut().for_each(|v| *v += bc);
+        }
+    }
+}
+
 /// `y = conv(x, w) + bias`; `x` is `N × C_in × H × W`, `w` is `C_out × C_in × k_h × k_w`,
 /// `y` is `N × C_out × H_out × W_out`.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    forward_with(Plan::for_geom(g), g, x, w, bias, y)
+}
+
+/// [`forward`] with a given plan (a direct plan where the direct kernel does not
+/// apply falls back to `gemm`).
+pub fn forward_with(plan: Plan, g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let plan = plan.restricted(g);
     assert_eq!(x.len(), g.n * g.in_plane());
     assert_eq!(w.len(), g.c_out * g.k());
     assert_eq!(y.len(), g.n * g.out_plane());
+    assert!(bias.is_none_or(|b| b.len() == g.c_out));
     let (k, p) = (g.k(), g.p());
-    let pointwise = g.pointwise();
-    if direct::available() && direct::applies(g) {
-        let flat = direct::forward_flat(g);
-        y.par_chunks_mut(CHUNK * g.out_plane()).zip(x.par_chunks(CHUNK * g.in_plane())).for_each(|(ys, xs)| {
+    let flat = direct::forward_flat(g);
+    y.par_chunks_mut(CHUNK * g.out_plane()).zip(x.par_chunks(CHUNK * g.in_plane())).for_each(|(ys, xs)| {
+        let images = xs.len() / g.in_plane();
+        if plan.direct {
             let mut scratch = direct::Scratch::default();
             for (yn, xn) in ys.chunks_mut(g.out_plane()).zip(xs.chunks(g.in_plane())) {
                 direct::forward_image(&flat, g.c_out, xn, w, yn, &mut scratch);
-                if let Some(b) = bias {
-                    for (row, &bc) in yn.chunks_mut(p).zip(b) {
-                        row.iter_mut().for_each(|v| *v += bc);
-                    }
-                }
             }
-        });
-        return;
-    }
-    y.par_chunks_mut(CHUNK * g.out_plane()).zip(x.par_chunks(CHUNK * g.in_plane())).for_each(|(ys, xs)| {
-        let mut col = if pointwise { Vec::new() } else { vec![0.0f32; k * p] };
-        for (yn, xn) in ys.chunks_mut(g.out_plane()).zip(xs.chunks(g.in_plane())) {
-            let col: &[f32] = if pointwise {
-                xn
-            } else {
-                im2col(g, xn, &mut col);
-                &col
-            };
-            matmul(g.c_out, p, k, yn, false, w, k as isize, 1, col, p as isize, 1);
-            if let Some(b) = bias {
-                for (row, &bc) in yn.chunks_mut(p).zip(b) {
-                    row.iter_mut().for_each(|v| *v += bc);
+        } else {
+            // The chunk's images side by side: Y[C_out × images·P] = W · col[K × images·P].
+            let cols = images * p;
+            let mut col = vec![0.0f32; k * cols];
+            for (i, xn) in xs.chunks(g.in_plane()).enumerate() {
+                im2col_ld(g, xn, &mut col[i * p..], cols);
+            }
+            let mut yb = vec![0.0f32; g.c_out * cols];
+            matmul(g.c_out, cols, k, &mut yb, false, w, k as isize, 1, &col, cols as isize, 1);
+            for (i, yn) in ys.chunks_mut(g.out_plane()).enumerate() {
+                for co in 0..g.c_out {
+                    yn[co * p..(co + 1) * p].copy_from_slice(&yb[co * cols + i * p..co * cols + (i + 1) * p]);
                 }
             }
         }
+        add_bias(ys, bias, p);
     });
 }
-
-/// Whether the direct weight-gradient kernel beats the batched `gemm` for `g`: it
-/// keeps 9 tap accumulators per (output, input) channel pair and reduces them per
-/// pair, which pays off on large planes only (measured with `conv_micro`: faster
-/// at 32×32 and 16×16, slower at 8×8; BENCHMARKS.md). `OCCLUDE_DW_MIN` overrides
-/// the threshold (output pixels) for such measurements.
-fn direct_dw_pays(g: &ConvGeom) -> bool {
-    let min = std::env::var("OCCLUDE_DW_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(DIRECT_DW_MIN_PIXELS);
-    g.out_h() * g.out_w() >= min
-}
-
-/// See [`direct_dw_pays`].
-pub const DIRECT_DW_MIN_PIXELS: usize = 256;
 
 /// The gradients of [`forward`] for the output gradient `dy`: `dx` (same shape as `x`)
 /// and `dw` (same shape as `w`) when asked for. `dx` and `dw` are overwritten.
 pub fn backward(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut [f32]>, dw: Option<&mut [f32]>) {
+    backward_with(Plan::for_geom(g), g, x, w, dy, dx, dw)
+}
+
+/// [`backward`] with a given plan (see [`forward_with`]).
+pub fn backward_with(
+    plan: Plan,
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: Option<&mut [f32]>,
+) {
+    let plan = plan.restricted(g);
     assert_eq!(x.len(), g.n * g.in_plane());
     assert_eq!(w.len(), g.c_out * g.k());
     assert_eq!(dy.len(), g.n * g.out_plane());
     let (k, p) = (g.k(), g.p());
-    let pointwise = g.pointwise();
     let want_dw = dw.is_some();
     let chunks = g.n.div_ceil(CHUNK);
     // Empty `dx` chunks when the input gradient is not wanted.
@@ -269,11 +326,10 @@ pub fn backward(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut 
         }
         None => (&mut no_dx[..], false),
     };
-    let use_direct = want_dx && direct::available() && direct::applies(g);
-    let flipped = if use_direct { direct::flip_transpose(w, g.c_out, g.c_in, g.kh) } else { Vec::new() };
-    let back_flat = direct::backward_flat(g);
-    let use_direct_dw = want_dw && direct::available() && direct::applies(g) && direct_dw_pays(g);
-    let fwd_flat = direct::forward_flat(g);
+    let direct_dx = want_dx && plan.direct;
+    let direct_dw = want_dw && plan.direct_dw;
+    let flipped = if direct_dx { direct::flip_transpose(w, g.c_out, g.c_in, g.kh) } else { Vec::new() };
+    let (back_flat, fwd_flat) = (direct::backward_flat(g), direct::forward_flat(g));
     let dx_chunk = if want_dx { CHUNK * g.in_plane() } else { 1 };
     let mut dx_chunks: Vec<&mut [f32]> = dx.chunks_mut(dx_chunk).collect();
     dx_chunks.resize_with(chunks, Default::default);
@@ -282,48 +338,50 @@ pub fn backward(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut 
         .zip(x.par_chunks(CHUNK * g.in_plane()))
         .zip(dy.par_chunks(CHUNK * g.out_plane()))
         .map(|((dxs, xs), dys)| {
-            let mut dcol = if pointwise || !want_dx || use_direct { Vec::new() } else { vec![0.0f32; k * p] };
-            let mut scratch = direct::Scratch::default();
-            let mut wscratch = direct::Scratch::default();
-            let mut dw_part = if want_dw { vec![0.0f32; g.c_out * k] } else { Vec::new() };
             let images = xs.len() / g.in_plane();
-            let batched_dw = want_dw && !use_direct_dw;
-            let (mut colb, mut dyb) = if batched_dw {
-                (vec![0.0f32; k * images * p], vec![0.0f32; g.c_out * images * p])
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            for i in 0..images {
-                let xn = &xs[i * g.in_plane()..(i + 1) * g.in_plane()];
-                let dyn_ = &dys[i * g.out_plane()..(i + 1) * g.out_plane()];
-                if want_dw && use_direct_dw {
-                    direct::weight_grad_image(&fwd_flat, g.c_out, xn, dyn_, &mut dw_part, &mut wscratch);
-                } else if want_dw {
-                    // The chunk's images side by side: col[K × images·P], dY[C_out × images·P].
-                    im2col_ld(g, xn, &mut colb[i * p..], images * p);
+            let cols = images * p;
+            let mut dw_part = if want_dw { vec![0.0f32; g.c_out * k] } else { Vec::new() };
+            let gemm_dw = want_dw && !direct_dw;
+            let gemm_dx = want_dx && !direct_dx;
+            // The chunk's output gradients side by side, dY[C_out × images·P], for the
+            // gemm paths.
+            let mut dyb = Vec::new();
+            if gemm_dw || gemm_dx {
+                dyb = vec![0.0f32; g.c_out * cols];
+                for (i, dyn_) in dys.chunks(g.out_plane()).enumerate() {
                     for co in 0..g.c_out {
-                        dyb[co * images * p + i * p..co * images * p + (i + 1) * p]
-                            .copy_from_slice(&dyn_[co * p..(co + 1) * p]);
-                    }
-                }
-                if want_dx {
-                    let dxn = &mut dxs[i * g.in_plane()..(i + 1) * g.in_plane()];
-                    // dcol[K × P] = Wᵀ[K × C_out] · dY_n[C_out × P].
-                    if use_direct {
-                        direct::forward_image(&back_flat, g.c_in, dyn_, &flipped, dxn, &mut scratch);
-                    } else if pointwise {
-                        matmul(k, p, g.c_out, dxn, false, w, 1, k as isize, dyn_, p as isize, 1);
-                    } else {
-                        matmul(k, p, g.c_out, &mut dcol, false, w, 1, k as isize, dyn_, p as isize, 1);
-                        dxn.fill(0.0);
-                        col2im(g, &dcol, dxn);
+                        dyb[co * cols + i * p..co * cols + (i + 1) * p].copy_from_slice(&dyn_[co * p..(co + 1) * p]);
                     }
                 }
             }
-            if batched_dw {
+            if gemm_dw {
                 // dW[C_out × K] = dY[C_out × images·P] · colᵀ[images·P × K].
-                let cols = images * p;
-                matmul(g.c_out, k, cols, &mut dw_part, false, &dyb, cols as isize, 1, &colb, 1, cols as isize);
+                let mut col = vec![0.0f32; k * cols];
+                for (i, xn) in xs.chunks(g.in_plane()).enumerate() {
+                    im2col_ld(g, xn, &mut col[i * p..], cols);
+                }
+                matmul(g.c_out, k, cols, &mut dw_part, false, &dyb, cols as isize, 1, &col, 1, cols as isize);
+            }
+            if direct_dw {
+                let mut scratch = direct::Scratch::default();
+                for (xn, dyn_) in xs.chunks(g.in_plane()).zip(dys.chunks(g.out_plane())) {
+                    direct::weight_grad_image(&fwd_flat, g.c_out, xn, dyn_, &mut dw_part, &mut scratch);
+                }
+            }
+            if gemm_dx {
+                // dcol[K × images·P] = Wᵀ[K × C_out] · dY[C_out × images·P], scattered back.
+                let mut dcol = vec![0.0f32; k * cols];
+                matmul(k, cols, g.c_out, &mut dcol, false, w, 1, k as isize, &dyb, cols as isize, 1);
+                for (i, dxn) in dxs.chunks_mut(g.in_plane()).enumerate() {
+                    dxn.fill(0.0);
+                    col2im_ld(g, &dcol[i * p..], cols, dxn);
+                }
+            }
+            if direct_dx {
+                let mut scratch = direct::Scratch::default();
+                for (dxn, dyn_) in dxs.chunks_mut(g.in_plane()).zip(dys.chunks(g.out_plane())) {
+                    direct::forward_image(&back_flat, g.c_in, dyn_, &flipped, dxn, &mut scratch);
+                }
             }
             dw_part
         })
@@ -408,12 +466,14 @@ mod tests {
             let x = random(g.n * g.c_in * g.h * g.w, &mut rng);
             let w = random(g.c_out * g.k(), &mut rng);
             let bias = random(g.c_out, &mut rng);
-            let mut y = vec![0.0; g.n * g.c_out * g.p()];
-            forward(&g, &x, &w, Some(&bias), &mut y);
             let want = naive(&g, &x, &w);
-            for (i, (a, b)) in y.iter().zip(&want).enumerate() {
-                let b = b + bias[(i / g.p()) % g.c_out] as f64;
-                assert!((*a as f64 - b).abs() < 1e-4, "{g:?} at {i}: {a} vs {b}");
+            for plan in Plan::all() {
+                let mut y = vec![0.0; g.n * g.c_out * g.p()];
+                forward_with(plan, &g, &x, &w, Some(&bias), &mut y);
+                for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                    let b = b + bias[(i / g.p()) % g.c_out] as f64;
+                    assert!((*a as f64 - b).abs() < 1e-4, "{g:?} {plan:?} at {i}: {a} vs {b}");
+                }
             }
         }
     }
@@ -428,36 +488,39 @@ mod tests {
             let x = random(g.n * g.c_in * g.h * g.w, &mut rng);
             let w = random(g.c_out * g.k(), &mut rng);
             let dy = random(g.n * g.c_out * g.p(), &mut rng);
-            let (mut dx, mut dw) = (vec![f32::NAN; x.len()], vec![f32::NAN; w.len()]);
-            backward(&g, &x, &w, &dy, Some(&mut dx), Some(&mut dw));
-            // dx[j] = Σ dy · ∂y/∂x_j: check against the naive forward of unit inputs
-            // on a few coordinates, and all coordinates through the inner product.
-            let inner = |a: &[f32], b: &[f64]| a.iter().zip(b).map(|(&a, &b)| a as f64 * b).sum::<f64>();
-            let y = naive(&g, &x, &w);
-            let lhs = inner(&dy, &y);
-            let via_dx: f64 = dx.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
-            let via_dw: f64 = dw.iter().zip(&w).map(|(&a, &b)| a as f64 * b as f64).sum();
-            assert!((lhs - via_dx).abs() < 1e-3 * lhs.abs().max(1.0), "{g:?}: {lhs} vs dx {via_dx}");
-            assert!((lhs - via_dw).abs() < 1e-3 * lhs.abs().max(1.0), "{g:?}: {lhs} vs dw {via_dw}");
-            for j in [0, x.len() / 3, x.len() - 1] {
-                let mut e = vec![0.0f32; x.len()];
-                e[j] = 1.0;
-                let want = inner(&dy, &naive(&g, &e, &w));
-                assert!((dx[j] as f64 - want).abs() < 1e-4, "{g:?} dx[{j}]: {} vs {want}", dx[j]);
+            for plan in Plan::all() {
+                let (mut dx, mut dw) = (vec![f32::NAN; x.len()], vec![f32::NAN; w.len()]);
+                backward_with(plan, &g, &x, &w, &dy, Some(&mut dx), Some(&mut dw));
+                let g = &g;
+                // dx[j] = Σ dy · ∂y/∂x_j: check against the naive forward of unit inputs
+                // on a few coordinates, and all coordinates through the inner product.
+                let inner = |a: &[f32], b: &[f64]| a.iter().zip(b).map(|(&a, &b)| a as f64 * b).sum::<f64>();
+                let y = naive(&g, &x, &w);
+                let lhs = inner(&dy, &y);
+                let via_dx: f64 = dx.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+                let via_dw: f64 = dw.iter().zip(&w).map(|(&a, &b)| a as f64 * b as f64).sum();
+                assert!((lhs - via_dx).abs() < 1e-3 * lhs.abs().max(1.0), "{g:?}: {lhs} vs dx {via_dx}");
+                assert!((lhs - via_dw).abs() < 1e-3 * lhs.abs().max(1.0), "{g:?}: {lhs} vs dw {via_dw}");
+                for j in [0, x.len() / 3, x.len() - 1] {
+                    let mut e = vec![0.0f32; x.len()];
+                    e[j] = 1.0;
+                    let want = inner(&dy, &naive(&g, &e, &w));
+                    assert!((dx[j] as f64 - want).abs() < 1e-4, "{g:?} dx[{j}]: {} vs {want}", dx[j]);
+                }
+                for j in [0, w.len() / 2, w.len() - 1] {
+                    let mut e = vec![0.0f32; w.len()];
+                    e[j] = 1.0;
+                    let want = inner(&dy, &naive(&g, &x, &e));
+                    assert!((dw[j] as f64 - want).abs() < 1e-3, "{g:?} dw[{j}]: {} vs {want}", dw[j]);
+                }
+                // Either gradient alone gives the same values.
+                let mut dx2 = vec![0.0; x.len()];
+                backward_with(plan, g, &x, &w, &dy, Some(&mut dx2), None);
+                assert_eq!(dx, dx2);
+                let mut dw2 = vec![0.0; w.len()];
+                backward_with(plan, g, &x, &w, &dy, None, Some(&mut dw2));
+                assert_eq!(dw, dw2);
             }
-            for j in [0, w.len() / 2, w.len() - 1] {
-                let mut e = vec![0.0f32; w.len()];
-                e[j] = 1.0;
-                let want = inner(&dy, &naive(&g, &x, &e));
-                assert!((dw[j] as f64 - want).abs() < 1e-3, "{g:?} dw[{j}]: {} vs {want}", dw[j]);
-            }
-            // Either gradient alone gives the same values.
-            let mut dx2 = vec![0.0; x.len()];
-            backward(&g, &x, &w, &dy, Some(&mut dx2), None);
-            assert_eq!(dx, dx2);
-            let mut dw2 = vec![0.0; w.len()];
-            backward(&g, &x, &w, &dy, None, Some(&mut dw2));
-            assert_eq!(dw, dw2);
         }
     }
 

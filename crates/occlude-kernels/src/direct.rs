@@ -117,55 +117,76 @@ pub fn weight_grad_image(f: &Flat, c_out: usize, x: &[f32], dy: &[f32], dw: &mut
     let taps: Vec<usize> = (0..f.k).flat_map(|ky| (0..f.k).map(move |kx| ky * wp + kx)).collect();
     let kk = taps.len();
     let plane = f.plane();
-    for co in 0..c_out {
-        let g = &s.yp[co * q..(co + 1) * q];
+    // Two output channels at a time share every input load.
+    let mut co = 0;
+    while co < c_out {
+        let pair = co + 1 < c_out;
+        let g0 = &s.yp[co * q..(co + 1) * q];
+        let g1 = if pair { &s.yp[(co + 1) * q..(co + 2) * q] } else { g0 };
         for ci in 0..f.c_in {
             let xc = &s.xp[ci * plane..(ci + 1) * plane];
-            let out = &mut dw[(co * f.c_in + ci) * kk..(co * f.c_in + ci + 1) * kk];
             for (t0, group) in taps.chunks(TAPS).enumerate() {
+                let mut sums = [[0.0f32; TAPS]; 2];
                 // SAFETY: `available()` was checked by the caller; every read stays
-                // inside `g` (q values) and `xc` (plane() covers q + the largest tap).
-                unsafe { correlate(g, xc, group, &mut out[t0 * TAPS..t0 * TAPS + group.len()]) };
+                // inside `g0`/`g1` (q values) and `xc` (plane() covers q + the largest
+                // tap).
+                unsafe { correlate2(g0, g1, xc, group, &mut sums) };
+                let at = |c: usize, t: usize| ((co + c) * f.c_in + ci) * kk + t0 * TAPS + t;
+                for t in 0..group.len() {
+                    dw[at(0, t)] += sums[0][t];
+                    if pair {
+                        dw[at(1, t)] += sums[1][t];
+                    }
+                }
             }
         }
+        co += 2;
     }
 }
 
-/// Taps per pass of [`correlate`] (accumulators held in registers).
-const TAPS: usize = 9;
+/// Taps per pass of [`correlate2`]: 2 × 6 accumulators + 2 gradient vectors + 1 input
+/// vector fit the 16 AVX2 registers.
+const TAPS: usize = 6;
 
-/// `out[t] += Σ_q g[q] · x[q + taps[t]]` for up to [`TAPS`] taps, `g.len()` a
-/// multiple of 8.
+/// `out[c][t] = Σ_q g_c[q] · x[q + taps[t]]` for `c` = 0, 1 and up to [`TAPS`] taps;
+/// `g0.len()` is a multiple of 8 and equals `g1.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::needless_range_loop)]
-unsafe fn correlate(g: &[f32], x: &[f32], taps: &[usize], out: &mut [f32]) {
+unsafe fn correlate2(g0: &[f32], g1: &[f32], x: &[f32], taps: &[usize], out: &mut [[f32; TAPS]; 2]) {
     use std::arch::x86_64::*;
-    let mut acc = [_mm256_setzero_ps(); TAPS];
-    let (gp, xp) = (g.as_ptr(), x.as_ptr());
+    let mut acc = [[_mm256_setzero_ps(); TAPS]; 2];
+    let (p0, p1, xp) = (g0.as_ptr(), g1.as_ptr(), x.as_ptr());
     let n = taps.len();
+    let mut tap = [0usize; TAPS];
+    tap[..n].copy_from_slice(taps);
     let mut q = 0;
-    while q < g.len() {
-        let gv = _mm256_loadu_ps(gp.add(q));
+    while q < g0.len() {
+        let a = _mm256_loadu_ps(p0.add(q));
+        let b = _mm256_loadu_ps(p1.add(q));
         for t in 0..TAPS {
             if t < n {
-                acc[t] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(xp.add(q + taps[t])), acc[t]);
+                let xv = _mm256_loadu_ps(xp.add(q + tap[t]));
+                acc[0][t] = _mm256_fmadd_ps(a, xv, acc[0][t]);
+                acc[1][t] = _mm256_fmadd_ps(b, xv, acc[1][t]);
             }
         }
         q += 8;
     }
-    for t in 0..n {
-        // Horizontal sum of the eight lanes.
-        let v = acc[t];
-        let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-        let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-        out[t] += _mm_cvtss_f32(s1);
+    for c in 0..2 {
+        for t in 0..n {
+            // Horizontal sum of the eight lanes.
+            let v = acc[c][t];
+            let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+            let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+            out[c][t] = _mm_cvtss_f32(s1);
+        }
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn correlate(_: &[f32], _: &[f32], _: &[usize], _: &mut [f32]) {
+unsafe fn correlate2(_: &[f32], _: &[f32], _: &[f32], _: &[usize], _: &mut [[f32; TAPS]; 2]) {
     unreachable!("the direct kernel runs on x86_64 only")
 }
 

@@ -1,5 +1,5 @@
-//! Microbenchmark of the convolution kernels on the shapes of a CIFAR ResNet-20 step
-//! (batch 64): forward, input gradient and weight gradient, best of 10, GFLOP/s.
+//! Microbenchmark of the convolution kernels on the 3×3 shapes of a CIFAR ResNet-20 step
+//! (batch 64) and a CIFAR ResNet-18 step (batch 32): forward, input gradient and weight gradient, best of 10, GFLOP/s.
 //!
 //! ```sh
 //! cargo run --release -p occlude --example conv_micro
@@ -10,8 +10,8 @@ use std::time::Instant;
 
 fn main() {
     occlude::kernels::keep_freed_memory();
-    let g = |c_in, h, c_out, stride| ConvGeom {
-        n: 64,
+    let g = |n, c_in, h, c_out, stride| ConvGeom {
+        n,
         c_in,
         h,
         w: h,
@@ -21,11 +21,16 @@ fn main() {
         stride: [stride; 2],
         pad: [1, 1],
     };
+    // ResNet-20 at batch 64, then resnet18-cifar at batch 32.
     let shapes = [
-        ("16x32x32 3x3", g(16, 32, 16, 1)),
-        ("32x16x16 3x3", g(32, 16, 32, 1)),
-        ("64x8x8 3x3", g(64, 8, 64, 1)),
-        ("16->32 3x3 s2", g(16, 32, 32, 2)),
+        ("b64 16x32x32", g(64, 16, 32, 16, 1)),
+        ("b64 32x16x16", g(64, 32, 16, 32, 1)),
+        ("b64 64x8x8", g(64, 64, 8, 64, 1)),
+        ("b64 16->32 s2", g(64, 16, 32, 32, 2)),
+        ("b32 64x32x32", g(32, 64, 32, 64, 1)),
+        ("b32 128x16x16", g(32, 128, 16, 128, 1)),
+        ("b32 256x8x8", g(32, 256, 8, 256, 1)),
+        ("b32 512x4x4", g(32, 512, 4, 512, 1)),
     ];
     for (name, g) in shapes {
         let x: Vec<f32> = (0..g.n * g.c_in * g.h * g.w).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
