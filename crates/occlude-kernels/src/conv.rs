@@ -495,7 +495,7 @@ mod tests {
                 // dx[j] = Σ dy · ∂y/∂x_j: check against the naive forward of unit inputs
                 // on a few coordinates, and all coordinates through the inner product.
                 let inner = |a: &[f32], b: &[f64]| a.iter().zip(b).map(|(&a, &b)| a as f64 * b).sum::<f64>();
-                let y = naive(&g, &x, &w);
+                let y = naive(g, &x, &w);
                 let lhs = inner(&dy, &y);
                 let via_dx: f64 = dx.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
                 let via_dw: f64 = dw.iter().zip(&w).map(|(&a, &b)| a as f64 * b as f64).sum();
@@ -504,13 +504,13 @@ mod tests {
                 for j in [0, x.len() / 3, x.len() - 1] {
                     let mut e = vec![0.0f32; x.len()];
                     e[j] = 1.0;
-                    let want = inner(&dy, &naive(&g, &e, &w));
+                    let want = inner(&dy, &naive(g, &e, &w));
                     assert!((dx[j] as f64 - want).abs() < 1e-4, "{g:?} dx[{j}]: {} vs {want}", dx[j]);
                 }
                 for j in [0, w.len() / 2, w.len() - 1] {
                     let mut e = vec![0.0f32; w.len()];
                     e[j] = 1.0;
-                    let want = inner(&dy, &naive(&g, &x, &e));
+                    let want = inner(&dy, &naive(g, &x, &e));
                     assert!((dw[j] as f64 - want).abs() < 1e-3, "{g:?} dw[{j}]: {} vs {want}", dw[j]);
                 }
                 // Either gradient alone gives the same values.
