@@ -77,8 +77,10 @@ fn row_sums(x: &[f32], d: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f
     (sa, sb)
 }
 
-/// Forward pass. `stats` = `None`: training mode (batch statistics, returned);
-/// `Some((mean, var))`: evaluation mode with those statistics.
+/// Forward pass. `running` = `None`: training mode (batch statistics, returned);
+/// `Some((mean, var))`: evaluation mode with those statistics. With `residual`
+/// (same shape as `x`), `y = relu(BN(x) + residual)` (a residual block's tail; `relu`
+/// must be set).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     g: &NormGeom,
@@ -88,8 +90,11 @@ pub fn forward(
     running: Option<(&[f32], &[f32])>,
     epsilon: f64,
     relu: bool,
+    residual: Option<&[f32]>,
     y: &mut [f32],
 ) -> NormStats {
+    assert!(residual.is_none() || relu, "a residual sum is followed by a ReLU");
+    assert!(residual.is_none_or(|r| r.len() == x.len()));
     assert_eq!(x.len(), g.n * g.c * g.hw);
     assert_eq!(y.len(), x.len());
     assert!(gamma.len() == g.c && beta.len() == g.c);
@@ -125,7 +130,10 @@ pub fn forward(
         |(row, (yr, xr))| {
             let c = row % g.c;
             let (a, b) = (scale[c], shift[c]);
-            if relu {
+            if let Some(res) = residual {
+                let rr = &res[row * g.hw..(row + 1) * g.hw];
+                yr.iter_mut().zip(xr).zip(rr).for_each(|((o, &v), &r)| *o = (v * a + b + r).max(0.0));
+            } else if relu {
                 yr.iter_mut().zip(xr).for_each(|(o, &v)| *o = (v * a + b).max(0.0));
             } else {
                 yr.iter_mut().zip(xr).for_each(|(o, &v)| *o = v * a + b);
@@ -136,7 +144,19 @@ pub fn forward(
     NormStats { mean, inv_std, batch_var, scale, shift }
 }
 
-/// The gradients of [`forward`] for the output gradient `dy`, given the input `x`,
+/// `g = dy·[y > 0]`: the gradient through the ReLU at the end of a residual block,
+/// from its output `y`; it is both the gradient of the residual input and the `dy`
+/// of the batch norm before the sum ([`backward`] with `relu = false`).
+pub fn relu_grad(y: &[f32], dy: &[f32], out: &mut [f32]) {
+    assert!(y.len() == dy.len() && out.len() == y.len());
+    out.par_chunks_mut(16384).zip(y.par_chunks(16384)).zip(dy.par_chunks(16384)).for_each(|((o, yr), dr)| {
+        for ((o, &v), &d) in o.iter_mut().zip(yr).zip(dr) {
+            *o = if v > 0.0 { d } else { 0.0 };
+        }
+    });
+}
+
+/// The gradients of [`forward`] (without `residual`) for the output gradient `dy`, given the input `x`,
 /// `gamma` and the statistics the forward pass used. Returns `(dgamma, dbeta)`;
 /// `dx` is written only when given.
 ///
@@ -264,7 +284,7 @@ mod tests {
             let running = (vec![0.3f32; 2], vec![1.7f32; 2]);
             let run = if train { None } else { Some((&running.0[..], &running.1[..])) };
             let mut y = vec![0.0; len];
-            let stats = forward(&g, &x, &gamma, &beta, run, 1e-5, relu, &mut y);
+            let stats = forward(&g, &x, &gamma, &beta, run, 1e-5, relu, None, &mut y);
             let want_y = loss(&g, &f64s(&x), &f64s(&gamma), &f64s(&beta), &f64s(&dy), train, relu);
             let got_y: f64 = y.iter().zip(&dy).map(|(&a, &b)| a as f64 * b as f64).sum();
             assert!((want_y - got_y).abs() < 1e-4, "{train} {relu}: forward {got_y} vs {want_y}");

@@ -232,9 +232,48 @@ impl Backward<Flex, 3> for BatchNormOp {
     }
 }
 
+/// `relu(BN(x) + s)`: parents `x`, `γ`, `β`, `s`; the state keeps the output for the
+/// ReLU mask.
+#[derive(Debug)]
+struct BatchNormAddReluOp;
+
+impl Backward<Flex, 4> for BatchNormAddReluOp {
+    type State = (NormState, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [nx, ng, nb, ns] = ops.parents;
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let (s, y) = ops.state;
+        let y = contiguous(&y);
+        let g = s.geom;
+        let shape = s.x.layout().shape().clone();
+        let mut gd = vec![0.0f32; g.n * g.c * g.hw];
+        time(Op::NormBackward, || norm::relu_grad(values(&y), values(&dy), &mut gd));
+        let gd = FlexTensor::from_data(TensorData::new(gd, shape.clone()));
+        let x = contiguous(&s.x);
+        let mut dx = nx.as_ref().map(|_| vec![0.0f32; g.n * g.c * g.hw]);
+        let (dgamma, dbeta) = time(Op::NormBackward, || {
+            norm::backward(&g, values(&x), &s.gamma, &s.stats, s.train, false, values(&gd), dx.as_deref_mut())
+        });
+        if let (Some(n), Some(d)) = (nx, dx) {
+            grads.register::<Flex>(n.id, FlexTensor::from_data(TensorData::new(d, shape)));
+        }
+        if let Some(n) = ng {
+            grads.register::<Flex>(n.id, flex_tensor(dgamma, [g.c]));
+        }
+        if let Some(n) = nb {
+            grads.register::<Flex>(n.id, flex_tensor(dbeta, [g.c]));
+        }
+        if let Some(n) = ns {
+            grads.register::<Flex>(n.id, gd);
+        }
+    }
+}
+
 type NormOut<B> = (Tensor<B, 4>, Option<BatchStats<B>>);
 
 /// Runs the host forward pass; returns the output and the statistics.
+#[allow(clippy::too_many_arguments)]
 fn norm_forward(
     g: &NormGeom,
     x: &FlexTensor,
@@ -243,11 +282,14 @@ fn norm_forward(
     running: Option<(Vec<f32>, Vec<f32>)>,
     epsilon: f64,
     relu: bool,
+    residual: Option<&FlexTensor>,
 ) -> (FlexTensor, NormStats) {
     let x = contiguous(x);
+    let residual = residual.map(contiguous);
     let mut y = vec![0.0f32; g.n * g.c * g.hw];
     let run = running.as_ref().map(|(m, v)| (&m[..], &v[..]));
-    let stats = time(Op::NormForward, || norm::forward(g, values(&x), gamma, beta, run, epsilon, relu, &mut y));
+    let res = residual.as_ref().map(values);
+    let stats = time(Op::NormForward, || norm::forward(g, values(&x), gamma, beta, run, epsilon, relu, res, &mut y));
     (FlexTensor::from_data(TensorData::new(y, x.layout().shape().clone())), stats)
 }
 
@@ -263,18 +305,22 @@ pub fn batch_norm<B: Backend>(
     p: &NormParams<B>,
     train: bool,
     relu: bool,
-) -> Result<NormOut<B>, Tensor<B, 4>> {
+    residual: Option<Tensor<B, 4>>,
+) -> Result<NormOut<B>, (Tensor<B, 4>, Option<Tensor<B, 4>>)> {
     let [n, c, h, w] = x.dims();
-    if p.gamma.dims() != [c] || n * h * w == 0 {
-        return Err(x);
+    if p.gamma.dims() != [c] || n * h * w == 0 || residual.as_ref().is_some_and(|r| r.dims() != x.dims()) {
+        return Err((x, residual));
     }
+    let relu = relu || residual.is_some();
     let g = NormGeom { n, c, hw: h * w };
     let device = x.device();
     let running = (!train).then(|| (host(p.running_mean.clone()), host(p.running_var.clone())));
     let x = match cast::<Tensor<B, 4>, Tensor<Flex, 4>>(x) {
         Ok(x) => {
             let (gamma, beta) = (host(p.gamma.clone()), host(p.beta.clone()));
-            let (y, stats) = norm_forward(&g, &float(x), &gamma, &beta, running, p.epsilon, relu);
+            let r: Option<Tensor<Flex, 4>> = residual.map(same);
+            let r = r.map(float);
+            let (y, stats) = norm_forward(&g, &float(x), &gamma, &beta, running, p.epsilon, relu, r.as_ref());
             let bs = train.then(|| batch_stats::<B>(&g, &stats, &device));
             return Ok((same(wrap::<4, Flex>(y)), bs));
         }
@@ -282,15 +328,46 @@ pub fn batch_norm<B: Backend>(
     };
     let x = match cast::<Tensor<B, 4>, Tensor<Ad, 4>>(x) {
         Ok(x) => float(x),
-        Err(x) => return Err(x),
+        Err(x) => return Err((x, residual)),
     };
+    let residual = residual.map(|r| float::<4, Ad>(same(r)));
     let gamma_t = float::<1, Ad>(same(p.gamma.clone()));
     let beta_t = float::<1, Ad>(same(p.beta.clone()));
     let gamma = contiguous(&gamma_t.primitive);
     let beta = contiguous(&beta_t.primitive);
     let (gamma, beta) = (values(&gamma).to_vec(), values(&beta).to_vec());
-    let (y, stats) = norm_forward(&g, &x.primitive, &gamma, &beta, running, p.epsilon, relu);
+    let (y, stats) = norm_forward(
+        &g,
+        &x.primitive,
+        &gamma,
+        &beta,
+        running,
+        p.epsilon,
+        relu,
+        residual.as_ref().map(|r| &r.primitive),
+    );
     let bs = train.then(|| batch_stats::<B>(&g, &stats, &device));
+    if let Some(r) = residual {
+        let out = match BatchNormAddReluOp
+            .prepare::<NoCheckpointing>([x.node.clone(), gamma_t.node.clone(), beta_t.node.clone(), r.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = NormState {
+                    x: x.primitive.clone(),
+                    gamma: Arc::new(gamma),
+                    stats: Arc::new(stats),
+                    geom: g,
+                    train,
+                    relu: false,
+                };
+                prep.finish((state, y.clone()), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        return Ok((same(wrap::<4, Ad>(out)), bs));
+    }
     let out = match BatchNormOp
         .prepare::<NoCheckpointing>([x.node.clone(), gamma_t.node.clone(), beta_t.node.clone()])
         .compute_bound()

@@ -83,20 +83,22 @@ pub struct BatchStats<B: Backend> {
 /// Batch normalisation of `x` (`N × C × H × W`) over `N × H × W`, followed by a ReLU
 /// when `relu`: with the batch statistics when `train` (returned, detached), with the
 /// running statistics otherwise. PyTorch's semantics (biased variance for normalising,
-/// unbiased for the running estimate).
+/// unbiased for the running estimate). With `residual`, the output is
+/// `relu(BN(x) + residual)` (the tail of a residual block; the ReLU is implied).
 pub fn batch_norm<B: Backend>(
     x: Tensor<B, 4>,
     p: &NormParams<B>,
     train: bool,
     relu_after: bool,
+    residual: Option<Tensor<B, 4>>,
 ) -> (Tensor<B, 4>, Option<BatchStats<B>>) {
     if enabled() && x.dtype() == burn::tensor::DType::F32 {
-        match flex::batch_norm::<B>(x, p, train, relu_after) {
+        match flex::batch_norm::<B>(x, p, train, relu_after, residual) {
             Ok(out) => return out,
-            Err(x) => return batch_norm_reference(x, p, train, relu_after),
+            Err((x, r)) => return batch_norm_reference(x, p, train, relu_after, r),
         }
     }
-    batch_norm_reference(x, p, train, relu_after)
+    batch_norm_reference(x, p, train, relu_after, residual)
 }
 
 /// [`batch_norm`] with burn's tensor ops (any backend, any dtype).
@@ -105,6 +107,7 @@ pub fn batch_norm_reference<B: Backend>(
     p: &NormParams<B>,
     train: bool,
     relu_after: bool,
+    residual: Option<Tensor<B, 4>>,
 ) -> (Tensor<B, 4>, Option<BatchStats<B>>) {
     let [n, c, h, w] = x.dims();
     // Per-channel values are expanded to an `N×C×1×1` contiguous tensor before
@@ -124,7 +127,10 @@ pub fn batch_norm_reference<B: Backend>(
     };
     let scale = var.add_scalar(p.epsilon).sqrt().recip() * p.gamma.clone();
     let y = xc * per_row(scale) + per_row(p.beta.clone());
-    (if relu_after { relu(y) } else { y }, stats)
+    match residual {
+        Some(r) => (relu(y + r), stats),
+        None => (if relu_after { relu(y) } else { y }, stats),
+    }
 }
 
 /// Host values of a small tensor.

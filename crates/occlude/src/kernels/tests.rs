@@ -3,9 +3,22 @@
 
 use super::*;
 use crate::backend::{CpuAutodiff, CpuBackend};
-use burn::tensor::Distribution;
+use rand::{Rng, SeedableRng};
 
 type A = CpuAutodiff;
+
+/// A tensor of N(mean, std)-ish values from a local generator: burn's own random
+/// stream is shared by the tests running in parallel, so it cannot make two runs of
+/// a test see the same values.
+fn random<const D: usize>(shape: [usize; D], mean: f32, std: f32, seed: u64) -> Tensor<A, D> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    // Sum of three uniforms: a bell shape with the given mean and standard deviation.
+    let v: Vec<f32> = (0..n)
+        .map(|_| mean + std * (rng.random::<f32>() + rng.random::<f32>() + rng.random::<f32>() - 1.5) * 2.0)
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), &Default::default())
+}
 
 fn close<const D: usize, B: Backend>(a: Tensor<B, D>, b: Tensor<B, D>, tol: f32, what: &str) {
     let (a, b): (Vec<f32>, Vec<f32>) = (a.into_data().to_vec().unwrap(), b.into_data().to_vec().unwrap());
@@ -28,7 +41,6 @@ fn reference_conv<B: Backend>(
 
 #[test]
 fn convolution_and_its_gradients_match_burn() {
-    let device = Default::default();
     for (shape, wshape, s, p, bias) in [
         ([4, 3, 9, 9], [5, 3, 3, 3], [1, 1], [1, 1], false),
         ([3, 4, 8, 8], [6, 4, 3, 3], [2, 2], [1, 1], true),
@@ -36,9 +48,9 @@ fn convolution_and_its_gradients_match_burn() {
         ([2, 6, 7, 7], [4, 6, 1, 1], [2, 2], [0, 0], true),
         ([2, 3, 15, 13], [4, 3, 7, 7], [2, 2], [3, 3], false),
     ] {
-        let x = Tensor::<A, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<A, 4>::random(wshape, Distribution::Normal(0.0, 0.3), &device);
-        let b = bias.then(|| Tensor::<A, 1>::random([wshape[0]], Distribution::Normal(0.0, 1.0), &device));
+        let x = random(shape, 0.0, 1.0, 1);
+        let w = random(wshape, 0.0, 0.3, 2);
+        let b = bias.then(|| random([wshape[0]], 0.0, 1.0, 3));
         let run = |fast: bool| {
             let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
             let b = b.clone().map(|b| b.require_grad());
@@ -48,15 +60,12 @@ fn convolution_and_its_gradients_match_burn() {
                 reference_conv(x.clone(), w.clone(), b.clone(), s, p)
             };
             // A non-uniform output gradient.
-            let weights = Tensor::<A, 4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &Default::default());
+            let weights = random(y.dims(), 0.0, 1.0, 4);
             let loss = (y.clone() * weights).sum();
             let g = loss.backward();
             (y.inner(), x.grad(&g).unwrap(), w.grad(&g).unwrap(), b.map(|b| b.grad(&g).unwrap()))
         };
-        // The same random output weights on both runs.
-        <A as Backend>::seed(&device, 11);
         let fast = run(true);
-        <A as Backend>::seed(&device, 11);
         let slow = run(false);
         let what = format!("{shape:?} * {wshape:?} s{s:?} p{p:?}");
         close(fast.0, slow.0, 1e-5, &format!("{what} y"));
@@ -74,17 +83,19 @@ fn convolution_and_its_gradients_match_burn() {
 
 #[test]
 fn batch_norm_relu_and_its_gradients_match_burn_in_both_modes() {
-    let device = Default::default();
     let [n, c, h, w] = [3, 4, 5, 6];
-    let x = Tensor::<A, 4>::random([n, c, h, w], Distribution::Normal(0.5, 2.0), &device);
-    let gamma = Tensor::<A, 1>::random([c], Distribution::Normal(1.0, 0.5), &device);
-    let beta = Tensor::<A, 1>::random([c], Distribution::Normal(0.0, 0.5), &device);
-    let rm = Tensor::<A, 1>::random([c], Distribution::Normal(0.0, 0.5), &device);
-    let rv = Tensor::<A, 1>::random([c], Distribution::Uniform(0.5, 2.0), &device);
+    let x = random([n, c, h, w], 0.5, 2.0, 5);
+    let gamma = random([c], 1.0, 0.5, 6);
+    let beta = random([c], 0.0, 0.5, 7);
+    let rm = random([c], 0.0, 0.5, 8);
+    let rv = random([c], 1.2, 0.2, 9);
+    let shortcut = random([n, c, h, w], 0.0, 1.0, 10);
     for train in [true, false] {
-        for relu in [false, true] {
+        for (relu, residual) in [(false, false), (true, false), (true, true)] {
             let run = |fast: bool| {
                 let xg = x.clone().require_grad();
+                let sg = shortcut.clone().require_grad();
+                let r = residual.then(|| sg.clone());
                 let p = NormParams {
                     gamma: gamma.clone().require_grad(),
                     beta: beta.clone().require_grad(),
@@ -93,20 +104,19 @@ fn batch_norm_relu_and_its_gradients_match_burn_in_both_modes() {
                     epsilon: 1e-5,
                 };
                 let (y, stats) = if fast {
-                    batch_norm(xg.clone(), &p, train, relu)
+                    batch_norm(xg.clone(), &p, train, relu, r)
                 } else {
-                    batch_norm_reference(xg.clone(), &p, train, relu)
+                    batch_norm_reference(xg.clone(), &p, train, relu, r)
                 };
-                let weights = Tensor::<A, 4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &Default::default());
+                let weights = random(y.dims(), 0.0, 1.0, 11);
                 let g = (y.clone() * weights).sum().backward();
                 let grads = (xg.grad(&g).unwrap(), p.gamma.grad(&g).unwrap(), p.beta.grad(&g).unwrap());
-                (y.inner(), grads, stats.map(|s| (s.mean.inner(), s.unbiased_var.inner())))
+                let ds = sg.grad(&g);
+                (y.inner(), grads, stats.map(|s| (s.mean.inner(), s.unbiased_var.inner())), ds)
             };
-            <A as Backend>::seed(&device, 5);
             let fast = run(true);
-            <A as Backend>::seed(&device, 5);
             let slow = run(false);
-            let what = format!("train={train} relu={relu}");
+            let what = format!("train={train} relu={relu} residual={residual}");
             close(fast.0, slow.0, 1e-5, &format!("{what} y"));
             close(fast.1 .0, slow.1 .0, 1e-4, &format!("{what} dx"));
             close(fast.1 .1, slow.1 .1, 1e-4, &format!("{what} dgamma"));
@@ -119,6 +129,11 @@ fn batch_norm_relu_and_its_gradients_match_burn_in_both_modes() {
                 (None, None) => assert!(!train),
                 _ => panic!("{what}: statistics returned by one path only"),
             }
+            match (fast.3, slow.3) {
+                (Some(a), Some(b)) => close(a, b, 1e-5, &format!("{what} dshortcut")),
+                (None, None) => assert!(!residual),
+                _ => panic!("{what}: shortcut gradient from one path only"),
+            }
         }
     }
     // Inference backend, evaluation mode.
@@ -130,5 +145,10 @@ fn batch_norm_relu_and_its_gradients_match_burn_in_both_modes() {
         epsilon: 1e-5,
     };
     let xi: Tensor<CpuBackend, 4> = x.inner();
-    close(batch_norm(xi.clone(), &p, false, true).0, batch_norm_reference(xi, &p, false, true).0, 1e-5, "inference");
+    close(
+        batch_norm(xi.clone(), &p, false, true, None).0,
+        batch_norm_reference(xi, &p, false, true, None).0,
+        1e-5,
+        "inference",
+    );
 }

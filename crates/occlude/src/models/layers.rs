@@ -86,14 +86,19 @@ impl<B: Backend> BatchNorm<B> {
     /// `relu(forward(x, train))`: the batch norm + ReLU pair every network uses, in
     /// one pass ([`crate::kernels::batch_norm`]).
     pub fn forward_relu(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
-        self.run(x, train, true)
+        self.run(x, train, true, None)
     }
 
     pub fn forward(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
-        self.run(x, train, false)
+        self.run(x, train, false, None)
     }
 
-    fn run(&self, x: Tensor<B, 4>, train: bool, relu: bool) -> Tensor<B, 4> {
+    /// `relu(forward(x, train) + shortcut)`: the tail of a residual block, in one pass.
+    pub fn forward_add_relu(&self, x: Tensor<B, 4>, shortcut: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
+        self.run(x, train, true, Some(shortcut))
+    }
+
+    fn run(&self, x: Tensor<B, 4>, train: bool, relu: bool, residual: Option<Tensor<B, 4>>) -> Tensor<B, 4> {
         let params = kernels::NormParams {
             gamma: self.gamma.val(),
             beta: self.beta.val(),
@@ -101,7 +106,7 @@ impl<B: Backend> BatchNorm<B> {
             running_var: self.running_var.value_sync(),
             epsilon: self.epsilon,
         };
-        let (y, stats) = kernels::batch_norm(x, &params, train, relu);
+        let (y, stats) = kernels::batch_norm(x, &params, train, relu, residual);
         if let Some(s) = stats {
             let m = self.momentum;
             self.running_mean.update(params.running_mean.mul_scalar(1.0 - m) + s.mean.mul_scalar(m));

@@ -16,7 +16,6 @@ use super::layers::{conv, BatchNorm, Conv, Ctx};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 
 /// How a block's shortcut matches shapes when they change.
@@ -162,12 +161,14 @@ impl<B: Backend> Block<B> {
         let h = ctx.tap(|| format!("{}.conv1", name()), self.conv1.forward(x));
         let h = self.bn1.forward_relu(h, ctx.train);
         let h = ctx.tap(|| format!("{}.conv2", name()), self.conv2.forward(h));
-        let mut h = self.bn2.forward(h, ctx.train);
-        if let (Some(c3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            let h3 = ctx.tap(|| format!("{}.conv3", name()), c3.forward(relu(h)));
-            h = bn3.forward(h3, ctx.train);
-        }
-        ctx.tap(name, relu(h + shortcut))
+        let out = if let (Some(c3), Some(bn3)) = (&self.conv3, &self.bn3) {
+            let h = self.bn2.forward_relu(h, ctx.train);
+            let h3 = ctx.tap(|| format!("{}.conv3", name()), c3.forward(h));
+            bn3.forward_add_relu(h3, shortcut, ctx.train)
+        } else {
+            self.bn2.forward_add_relu(h, shortcut, ctx.train)
+        };
+        ctx.tap(name, out)
     }
 
     fn shortcut(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
