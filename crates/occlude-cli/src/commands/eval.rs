@@ -1,0 +1,80 @@
+//! `occlude eval`: top-1 and top-5 of a checkpoint on its evaluation split (or
+//! another dataset of the same kind).
+
+use crate::common::NO_CUDA;
+use anyhow::{bail, Result};
+
+use occlude::backend::DeviceKind;
+use occlude::data::{DatasetKind, DatasetSpec};
+use occlude::train::metrics::Tally;
+use occlude::train::RunConfig;
+use std::path::{Path, PathBuf};
+
+/// Evaluate a checkpoint: top-1 and top-5 on its evaluation split (or another dataset)
+#[derive(clap::Args)]
+pub struct Args {
+    /// A checkpoint.safetensors written by `occlude train`
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Evaluate on this dataset directory instead (same kind as in training)
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// cpu or cuda
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceKind,
+}
+
+pub fn exec(args: Args) -> Result<()> {
+    let Args { checkpoint, data, batch_size, device } = args;
+    if batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let override_spec = |kind: DatasetKind| data.clone().map(|d| DatasetSpec::new(kind, Some(d)));
+    let (cfg, tally) = match device {
+        DeviceKind::Cpu => {
+            let kind = peek_kind(&checkpoint)?;
+            occlude::train::evaluate_checkpoint::<occlude::backend::CpuBackend>(
+                &checkpoint,
+                override_spec(kind),
+                batch_size,
+                &Default::default(),
+            )?
+        }
+        DeviceKind::Cuda => cuda_eval(&checkpoint, override_spec(peek_kind(&checkpoint)?), batch_size)?,
+    };
+    let result = serde_json::json!({
+        "checkpoint": checkpoint,
+        "model": cfg.model.arch,
+        "samples": tally.count,
+        "loss": tally.loss(),
+        "top1": tally.top1(),
+        "top5": tally.top5(),
+    });
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
+
+/// The dataset kind stored in a checkpoint's configuration.
+fn peek_kind(checkpoint: &Path) -> Result<DatasetKind> {
+    Ok(occlude::train::checkpoint::load(checkpoint)
+        .and_then(|ck| RunConfig::from_toml_str(&ck.config_toml, None))?
+        .data
+        .kind)
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_eval(checkpoint: &Path, data: Option<DatasetSpec>, batch_size: usize) -> Result<(RunConfig, Tally)> {
+    occlude::train::evaluate_checkpoint::<occlude::backend::CudaBackend>(
+        checkpoint,
+        data,
+        batch_size,
+        &Default::default(),
+    )
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_eval(_: &Path, _: Option<DatasetSpec>, _: usize) -> Result<(RunConfig, Tally)> {
+    bail!(NO_CUDA)
+}
