@@ -1,16 +1,17 @@
 //! `occlude eval`: top-1 and top-5 of a checkpoint on its evaluation split (or
-//! another dataset of the same kind).
+//! another dataset of the same kind), optionally with every image occluded.
 
 use crate::common::NO_CUDA;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use occlude::backend::DeviceKind;
 use occlude::data::{DatasetKind, DatasetSpec};
 use occlude::train::metrics::Tally;
+use occlude::train::stethoscope::{evaluate_checkpoint_occluded, EvalOcclusion, OccludedTally};
 use occlude::train::RunConfig;
 use std::path::{Path, PathBuf};
 
-/// Evaluate a checkpoint: top-1 and top-5 on its evaluation split (or another dataset)
+/// Evaluate a checkpoint: top-1 and top-5 on its evaluation split (or another dataset), optionally on occluded images
 #[derive(clap::Args)]
 pub struct Args {
     /// A checkpoint.safetensors written by `occlude train`
@@ -24,14 +25,50 @@ pub struct Args {
     /// cpu or cuda
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
+    /// Occlude every evaluation image with this region-level method (seed 000 §4.2's
+    /// stethoscope), e.g. hide-and-seek:g=4,p_keep_patch=0.5 or cutout:n=1,s=16; saliency-guided
+    /// methods (keep-cutout, saliency-occlusion) use the checkpoint's own network
+    #[arg(long, value_name = "SPEC")]
+    pub occlude: Option<String>,
+    /// Seed of the occlusion draws (with --occlude): the same seed gives the same occlusions
+    #[arg(long, default_value_t = 0, requires = "occlude")]
+    pub seed: u64,
 }
 
 pub fn exec(args: Args) -> Result<()> {
-    let Args { checkpoint, data, batch_size, device } = args;
+    let Args { checkpoint, data, batch_size, device, occlude, seed } = args;
     if batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     let override_spec = |kind: DatasetKind| data.clone().map(|d| DatasetSpec::new(kind, Some(d)));
+    if let Some(text) = occlude {
+        let occlusion = EvalOcclusion::parse(&text, seed).with_context(|| format!("--occlude {text:?}"))?;
+        let data = override_spec(peek_kind(&checkpoint)?);
+        let (cfg, result) = match device {
+            DeviceKind::Cpu => evaluate_checkpoint_occluded::<occlude::backend::CpuAutodiff>(
+                &checkpoint,
+                data,
+                batch_size,
+                &occlusion,
+                &Default::default(),
+            )?,
+            DeviceKind::Cuda => cuda_eval_occluded(&checkpoint, data, batch_size, &occlusion)?,
+        };
+        let t = &result.tally;
+        let report = serde_json::json!({
+            "checkpoint": checkpoint,
+            "model": cfg.model.arch,
+            "samples": t.count,
+            "loss": t.loss(),
+            "top1": t.top1(),
+            "top5": t.top5(),
+            "occlude": occlusion.spec.to_string(),
+            "seed": seed,
+            "occluded_fraction": result.occluded_fraction,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let (cfg, tally) = match device {
         DeviceKind::Cpu => {
             let kind = peek_kind(&checkpoint)?;
@@ -76,5 +113,31 @@ fn cuda_eval(checkpoint: &Path, data: Option<DatasetSpec>, batch_size: usize) ->
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_eval(_: &Path, _: Option<DatasetSpec>, _: usize) -> Result<(RunConfig, Tally)> {
+    bail!(NO_CUDA)
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_eval_occluded(
+    checkpoint: &Path,
+    data: Option<DatasetSpec>,
+    batch_size: usize,
+    occlusion: &EvalOcclusion,
+) -> Result<(RunConfig, OccludedTally)> {
+    evaluate_checkpoint_occluded::<occlude::backend::CudaAutodiff>(
+        checkpoint,
+        data,
+        batch_size,
+        occlusion,
+        &Default::default(),
+    )
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_eval_occluded(
+    _: &Path,
+    _: Option<DatasetSpec>,
+    _: usize,
+    _: &EvalOcclusion,
+) -> Result<(RunConfig, OccludedTally)> {
     bail!(NO_CUDA)
 }

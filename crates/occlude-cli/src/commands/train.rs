@@ -36,6 +36,10 @@ pub struct Args {
     /// Override any field: --set optimizer.lr=0.05 --set augment.method=\"cutout:n=1,s=16\"
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Start from the weights of another run's checkpoint, with a fresh optimiser and schedule
+    /// (fine-tuning, seed 000 §4.3; sets train.init_from). The architectures must match
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub init_from: Option<PathBuf>,
     /// Replace undecodable images instead of failing (ImageFolder); the count is reported
     #[arg(long)]
     pub skip_bad_images: bool,
@@ -55,7 +59,7 @@ pub struct RunFlags {
 }
 
 pub fn exec(args: Args) -> Result<()> {
-    let Args { config, data, out, epochs, seed, resume, force, set, skip_bad_images, run } = args;
+    let Args { config, data, out, epochs, seed, resume, force, set, init_from, skip_bad_images, run } = args;
     let mut cfg = RunConfig::parse_file(&config)?;
     if let Some(d) = data {
         cfg.data.path = Some(d);
@@ -68,6 +72,9 @@ pub fn exec(args: Args) -> Result<()> {
     }
     if let Some(s) = seed {
         cfg.seed = s;
+    }
+    if let Some(p) = init_from {
+        cfg.train.init_from = Some(p);
     }
     if skip_bad_images {
         cfg.data.skip_bad_images = true;

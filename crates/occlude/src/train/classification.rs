@@ -4,7 +4,7 @@
 //! smoothing plus the early-exit head's loss when the model has one, and top-1/top-5
 //! on the evaluation split.
 
-use super::evaluate::{eval_loader, evaluate, to_device, workers};
+use super::evaluate::{clean_train_loader, eval_loader, evaluate, to_device, workers};
 use super::loss;
 use super::task::{Batches, Evaluation, StepInfo, StepOutput, Task};
 use super::RunConfig;
@@ -25,6 +25,8 @@ pub struct Classification<B: AutodiffBackend> {
     early_loss_weight: f64,
     train_loader: Loader,
     test_loader: Loader,
+    /// Un-augmented training images (`train.clean_train_eval`).
+    clean_train: Option<Loader>,
     augment: Box<dyn BatchAugment<B>>,
     bad_images_skipped: usize,
     device: B::Device,
@@ -56,6 +58,10 @@ impl<B: AutodiffBackend> Classification<B> {
         let eval_bs =
             if cfg.loader.eval_batch_size > 0 { cfg.loader.eval_batch_size } else { cfg.optimizer.batch_size };
         let test_loader = eval_loader(&splits, eval_bs, cfg.loader.workers)?;
+        let clean_train = match cfg.train.clean_train_eval {
+            0 => None,
+            n => Some(clean_train_loader(&splits, n, eval_bs, cfg.loader.workers)?),
+        };
         Ok(Self {
             seed: cfg.seed,
             model: cfg.model.clone(),
@@ -65,6 +71,7 @@ impl<B: AutodiffBackend> Classification<B> {
             early_loss_weight: cfg.train.early_loss_weight,
             train_loader,
             test_loader,
+            clean_train,
             augment: plan.build::<B>(),
             bad_images_skipped: splits.train.bad_images_skipped() + splits.test.bad_images_skipped(),
             device: device.clone(),
@@ -118,13 +125,13 @@ impl<B: AutodiffBackend> Task<B> for Classification<B> {
 
     fn evaluate(&mut self, model: &Network<B::InnerBackend>, _epoch: usize) -> Result<Evaluation> {
         let test = evaluate(model, &self.test_loader, &self.device)?;
-        Ok(Evaluation {
-            loss: test.loss(),
-            top1: test.top1(),
-            top5: test.top5(),
-            samples: test.count,
-            metrics: BTreeMap::new(),
-        })
+        let mut metrics = BTreeMap::new();
+        if let Some(loader) = &self.clean_train {
+            let clean = evaluate(model, loader, &self.device)?;
+            metrics.insert("clean_train_loss".to_string(), clean.loss());
+            metrics.insert(crate::report::plot::CLEAN_TRAIN_TOP1.to_string(), clean.top1());
+        }
+        Ok(Evaluation { loss: test.loss(), top1: test.top1(), top5: test.top5(), samples: test.count, metrics })
     }
 
     fn bad_images_skipped(&self) -> usize {

@@ -6,13 +6,15 @@ use super::loss;
 use super::metrics::{topk_correct, Tally};
 use super::RunConfig;
 use crate::augment::Targets;
-use crate::data::{load_dataset, DataSplits, HostBatch, Loader, LoaderConfig};
+use crate::data::{load_dataset, DataSplits, Dataset, HostBatch, ImageU8, Loader, LoaderConfig};
 use crate::models::params::load_named;
 use crate::models::Network;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use rand::seq::SliceRandom;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Loader threads: `configured`, or the number of cores when 0.
 pub fn workers(configured: usize) -> usize {
@@ -26,6 +28,61 @@ pub fn workers(configured: usize) -> usize {
 /// Builds the evaluation loader of a dataset.
 pub fn eval_loader(splits: &DataSplits, batch_size: usize, workers_: usize) -> Result<Loader> {
     Loader::new(splits.test.clone(), splits.eval_preprocess.clone(), LoaderConfig::eval(batch_size, workers(workers_)))
+}
+
+/// The seed of the clean-training subset. It is not the run's seed: like the test
+/// split, the subset is the same for every run on a dataset, so runs that differ in
+/// method or seed are measured on the same images.
+const CLEAN_TRAIN_SEED: u64 = 0x0063_6c65_616e; // "clean"
+
+/// Which `n` of `len` training images the clean training accuracy is measured on: the
+/// first `n` of one fixed permutation (so a smaller subset is part of a larger one),
+/// in index order. All of them when `n >= len`.
+pub fn clean_train_indices(len: usize, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    if n < len {
+        order.shuffle(&mut crate::rng::rng_for(CLEAN_TRAIN_SEED, crate::rng::Stream::Subset, 0, 0, 0));
+        order.truncate(n);
+        order.sort_unstable();
+    }
+    order
+}
+
+/// Some samples of a dataset, in a given order.
+struct Subset {
+    inner: Arc<dyn Dataset>,
+    indices: Vec<usize>,
+}
+
+impl Dataset for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn image(&self, index: usize) -> Result<ImageU8> {
+        self.inner.image(self.indices[index])
+    }
+    fn label(&self, index: usize) -> usize {
+        self.inner.label(self.indices[index])
+    }
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+    fn channels(&self) -> usize {
+        self.inner.channels()
+    }
+    fn class_names(&self) -> Vec<String> {
+        self.inner.class_names()
+    }
+}
+
+/// A loader over `n` training images ([`clean_train_indices`]) with the evaluation
+/// preprocessing: no crop, flip or augmentation, as the test images are seen. Seed
+/// 003 Fig. 2 plots the training accuracy on such clean images against the test
+/// accuracy; the accuracy on augmented batches (`train_top1`) is not that figure.
+pub fn clean_train_loader(splits: &DataSplits, n: usize, batch_size: usize, workers_: usize) -> Result<Loader> {
+    let indices = clean_train_indices(splits.train.len(), n);
+    let subset = Subset { inner: splits.train.clone(), indices };
+    Loader::new(Arc::new(subset), splits.eval_preprocess.clone(), LoaderConfig::eval(batch_size, workers(workers_)))
 }
 
 /// Uploads a host batch's images and labels.
@@ -100,4 +157,23 @@ pub fn evaluate_checkpoint<B: Backend>(
     let (cfg, splits, model) = load_checkpoint::<B>(checkpoint_path, data, device)?;
     let loader = eval_loader(&splits, batch_size, 0)?;
     Ok((cfg, evaluate(&model, &loader, device)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clean_training_subset_is_fixed_distinct_nested_and_capped() {
+        let a = clean_train_indices(1000, 100);
+        assert_eq!(a, clean_train_indices(1000, 100), "the same for every run");
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "distinct, in index order");
+        assert!(*a.last().unwrap() < 1000);
+        // Spread over the split, not a prefix.
+        assert!(a.iter().filter(|&&i| i >= 500).count() > 25, "{a:?}");
+        let larger = clean_train_indices(1000, 300);
+        assert!(a.iter().all(|i| larger.contains(i)), "a smaller subset is part of a larger one");
+        assert_eq!(clean_train_indices(7, 50), (0..7).collect::<Vec<_>>());
+    }
 }

@@ -2,7 +2,8 @@
 //! configured schedule, evaluation every epoch, metrics, plots and atomic checkpoints,
 //! resumable at any epoch or checkpointed step) and the tasks it trains ([`task`]:
 //! what a step computes and reports; [`classification`] is the supervised task of
-//! both seeds).
+//! both seeds). [`evaluate`] and [`stethoscope`] evaluate checkpoints, the latter on
+//! occluded images.
 
 pub mod checkpoint;
 pub mod classification;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod runner;
 pub mod schedule;
 pub mod sgd;
+pub mod stethoscope;
 pub mod task;
 
 pub use config::RunConfig;

@@ -16,6 +16,7 @@ use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -48,6 +49,22 @@ fn prepare_output(paths: &RunPaths, config_toml: &str, opts: &TrainOptions) -> R
     }
 }
 
+/// Reads the checkpoint a run is initialised from (`train.init_from`), refusing one
+/// that this run would overwrite.
+fn read_init_source(source: &Path, paths: &RunPaths) -> Result<(PathBuf, checkpoint::Checkpoint)> {
+    let ours = paths.checkpoint();
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
+    if same(source, &ours) {
+        bail!(
+            "train.init_from {}: that is this run's own checkpoint, which the run would overwrite; \
+             fine-tune into another output directory",
+            source.display()
+        );
+    }
+    let ck = checkpoint::load(source).with_context(|| format!("train.init_from {}", source.display()))?;
+    Ok((source.to_path_buf(), ck))
+}
+
 /// Trains the task `build` makes (called once the output directory is known to be
 /// usable) as `cfg` describes, returning the run's summary.
 pub fn run<B, T, F>(cfg: &RunConfig, device: &B::Device, opts: &TrainOptions, build: F) -> Result<Summary>
@@ -58,11 +75,33 @@ where
 {
     let paths = RunPaths::new(&cfg.output_dir);
     let config_toml = cfg.to_toml()?;
+    // Read before the output directory is touched: a bad source leaves it as it was.
+    let init = match &cfg.train.init_from {
+        Some(source) if !opts.resume => Some(read_init_source(source, &paths)?),
+        _ => None,
+    };
     prepare_output(&paths, &config_toml, opts)?;
     let mut task = build()?;
 
     B::seed(device, derive_seed(cfg.seed, Stream::Init, 0, 0, 0));
     let mut model = task.init_model(device)?;
+    if let Some((source, ck)) = init {
+        let there = RunConfig::from_toml_str(&ck.config_toml, None).map(|c| c.model.arch).unwrap_or_default();
+        model = load_named(model, ck.model).with_context(|| {
+            format!(
+                "train.init_from {}: its network ({there}) does not fit this run's ({}) tensor for tensor",
+                source.display(),
+                cfg.model.arch
+            )
+        })?;
+        if !opts.quiet {
+            eprintln!(
+                "initialised from {} ({there}, epoch {} of its run); fresh optimiser and schedule",
+                source.display(),
+                ck.state.epoch
+            );
+        }
+    }
     let mut sgd = Sgd::<B>::new(SgdConfig {
         momentum: cfg.optimizer.momentum,
         nesterov: cfg.optimizer.nesterov,
