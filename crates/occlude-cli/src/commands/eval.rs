@@ -1,7 +1,6 @@
 //! `occlude eval`: top-1 and top-5 of a checkpoint on its evaluation split (or
 //! another dataset of the same kind), optionally with every image occluded.
 
-use crate::common::NO_CUDA;
 use anyhow::{bail, Context, Result};
 
 use occlude::backend::DeviceKind;
@@ -113,7 +112,7 @@ fn cuda_eval(checkpoint: &Path, data: Option<DatasetSpec>, batch_size: usize) ->
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_eval(_: &Path, _: Option<DatasetSpec>, _: usize) -> Result<(RunConfig, Tally)> {
-    bail!(NO_CUDA)
+    anyhow::bail!(crate::common::NO_CUDA)
 }
 
 #[cfg(feature = "cuda")]
@@ -139,5 +138,5 @@ fn cuda_eval_occluded(
     _: usize,
     _: &EvalOcclusion,
 ) -> Result<(RunConfig, OccludedTally)> {
-    bail!(NO_CUDA)
+    anyhow::bail!(crate::common::NO_CUDA)
 }

@@ -1,7 +1,6 @@
 //! `occlude saliency`: the saliency map of one image under a trained checkpoint.
 
-use crate::common::NO_CUDA;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use occlude::backend::DeviceKind;
 use occlude::saliency::explain::{ExplainReport, ExplainRequest};
@@ -64,5 +63,5 @@ fn cuda_explain(req: &ExplainRequest) -> Result<ExplainReport> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_explain(_: &ExplainRequest) -> Result<ExplainReport> {
-    bail!(NO_CUDA)
+    anyhow::bail!(crate::common::NO_CUDA)
 }

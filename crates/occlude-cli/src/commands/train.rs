@@ -1,8 +1,7 @@
 //! `occlude train`: a run described by a TOML configuration, resumable, stopped
 //! cleanly by Ctrl-C.
 
-use crate::common::NO_CUDA;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use occlude::backend::DeviceKind;
 use occlude::report::Summary;
@@ -123,5 +122,5 @@ fn cuda_train(cfg: &RunConfig, opts: &TrainOptions) -> Result<Summary> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_train(_: &RunConfig, _: &TrainOptions) -> Result<Summary> {
-    bail!(NO_CUDA)
+    anyhow::bail!(crate::common::NO_CUDA)
 }
