@@ -271,6 +271,8 @@ impl Backward<Flex, 4> for BatchNormAddReluOp {
 }
 
 type NormOut<B> = (Tensor<B, 4>, Option<BatchStats<B>>);
+/// The input and the residual, handed back when the kernels do not apply.
+type NormArgs<B> = (Tensor<B, 4>, Option<Tensor<B, 4>>);
 
 /// Runs the host forward pass; returns the output and the statistics.
 #[allow(clippy::too_many_arguments)]
@@ -306,7 +308,7 @@ pub fn batch_norm<B: Backend>(
     train: bool,
     relu: bool,
     residual: Option<Tensor<B, 4>>,
-) -> Result<NormOut<B>, (Tensor<B, 4>, Option<Tensor<B, 4>>)> {
+) -> Result<NormOut<B>, NormArgs<B>> {
     let [n, c, h, w] = x.dims();
     if p.gamma.dims() != [c] || n * h * w == 0 || residual.as_ref().is_some_and(|r| r.dims() != x.dims()) {
         return Err((x, residual));

@@ -31,6 +31,15 @@ pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
 
 use image::ImageEncoder;
 
+/// The name of the clean-training-accuracy figure in [`EpochMetrics::extra`].
+pub const CLEAN_TRAIN_TOP1: &str = "clean_train_top1";
+
+/// `(epoch, scale · f(m))` for every epoch where the figure is a number (tasks write
+/// NaN for figures they do not measure).
+fn finite_points(history: &[EpochMetrics], f: fn(&EpochMetrics) -> f64, scale: f64) -> Vec<(f64, f64)> {
+    history.iter().map(|m| (m.epoch as f64, scale * f(m))).filter(|(_, v)| v.is_finite()).collect()
+}
+
 /// Draws loss (left) and accuracy (right) against epochs and writes a PNG atomically.
 pub fn training_curves(path: &Path, title: &str, history: &[EpochMetrics]) -> Result<()> {
     register_font();
@@ -60,7 +69,7 @@ pub fn training_curves(path: &Path, title: &str, history: &[EpochMetrics]) -> Re
             ("test", RED, |m: &EpochMetrics| m.test_loss),
         ] {
             chart
-                .draw_series(LineSeries::new(history.iter().map(|m| (m.epoch as f64, f(m))), color.stroke_width(2)))
+                .draw_series(LineSeries::new(finite_points(history, f, 1.0), color.stroke_width(2)))
                 .map_err(|e| anyhow!("{e}"))?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
@@ -80,16 +89,19 @@ pub fn training_curves(path: &Path, title: &str, history: &[EpochMetrics]) -> Re
             .build_cartesian_2d(x_range, 0.0..100.0)
             .map_err(|e| anyhow!("{e}"))?;
         chart.configure_mesh().x_desc("epoch").draw().map_err(|e| anyhow!("{e}"))?;
-        for (label, color, f) in [
+        let mut series = vec![
             ("train top-1", BLUE, (|m: &EpochMetrics| m.train_top1) as fn(&EpochMetrics) -> f64),
             ("test top-1", RED, |m: &EpochMetrics| m.test_top1),
             ("test top-5", GREEN, |m: &EpochMetrics| m.test_top5),
-        ] {
+        ];
+        if history.iter().any(|m| m.extra.contains_key(CLEAN_TRAIN_TOP1)) {
+            series.push(("clean train top-1", CYAN, |m: &EpochMetrics| {
+                m.extra.get(CLEAN_TRAIN_TOP1).copied().unwrap_or(f64::NAN)
+            }));
+        }
+        for (label, color, f) in series {
             chart
-                .draw_series(LineSeries::new(
-                    history.iter().map(|m| (m.epoch as f64, 100.0 * f(m))),
-                    color.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(finite_points(history, f, 100.0), color.stroke_width(2)))
                 .map_err(|e| anyhow!("{e}"))?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));

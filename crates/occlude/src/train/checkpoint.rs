@@ -3,11 +3,10 @@
 //! configuration, written atomically (temporary file, fsync, rename). Because it is
 //! one file, weights and state can never disagree after a crash.
 
-use super::metrics::Tally;
+use super::metrics::EpochSums;
 use super::sgd::Sgd;
 use crate::io::write_atomic;
 use crate::models::params::named_tensors;
-use crate::models::Network;
 use crate::report::EpochMetrics;
 use anyhow::{bail, Context, Result};
 use burn::module::AutodiffModule;
@@ -33,13 +32,16 @@ pub struct RunState {
     /// Optimiser steps taken in total.
     pub step: usize,
     /// Training sums of the current incomplete epoch.
-    pub partial: Tally,
+    pub partial: EpochSums,
     /// Wall time of the current incomplete epoch so far (seconds).
     pub partial_seconds: f64,
     /// Metrics of every completed epoch.
     pub history: Vec<EpochMetrics>,
     /// Wall time spent training so far, across restarts (seconds).
     pub elapsed_seconds: f64,
+    /// The task's own state ([`super::task::Task::state`]); absent when it has none.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub task: serde_json::Value,
 }
 
 /// The contents of a checkpoint file.
@@ -57,9 +59,9 @@ fn to_f32_bytes(data: &TensorData) -> Result<Vec<u8>> {
 }
 
 /// Writes a checkpoint of `model`, `sgd` and `state` to `path` atomically.
-pub fn save<B: AutodiffBackend>(
+pub fn save<B: AutodiffBackend, M: AutodiffModule<B>>(
     path: &Path,
-    model: &Network<B>,
+    model: &M,
     sgd: &Sgd<B>,
     state: &RunState,
     config_toml: &str,
