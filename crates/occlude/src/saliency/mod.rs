@@ -33,9 +33,11 @@
 //! largest logit and for `low-res` the largest logit of the low-resolution copy: the
 //! approximation never pays for a full-resolution, full-depth forward pass.
 //!
-//! # Batch norm runs in evaluation mode — why
+//! # Batch norm runs in evaluation mode by default — why
 //!
-//! The saliency pass uses the running statistics (`Ctx { train: false, .. }`):
+//! The saliency pass uses the running statistics (`Ctx { train: false, .. }`,
+//! [`BnStats::Running`]), as the unofficial KeepAugment port does (`model.eval()`
+//! before its saliency pass):
 //!
 //! 1. *A map must belong to one image.* With batch statistics, every image's logit
 //!    depends on every other image of the batch through the batch mean and variance,
@@ -56,6 +58,16 @@
 //! so the maps of the first few hundred steps are those of a slightly stale
 //! normalisation. The samplers only rank regions of one image against each other
 //! (quantiles of region sums), which a per-image scale error does not change.
+//!
+//! [`BnStats::Batch`] (`saliency_bn=batch` in an augmentation spec) normalises with the
+//! statistics of the batch the pass sees instead — the network exactly as the training
+//! step's forward pass computes it, which seed 003 does not specify. The pass then
+//! runs the frozen copy in training mode: its own running statistics (fresh cells,
+//! see below) are updated and thrown away, the training model's are untouched, and
+//! the maps are the gradients of `Σ_n ℓ_{y_n}` through the shared batch statistics
+//! (point 1 above no longer holds). The trainer computes maps only for the images
+//! that need one (not those left untouched by `p_keep_image`), so "the batch" is
+//! those images.
 //!
 //! # Cost and isolation from training
 //!
@@ -170,6 +182,42 @@ impl fmt::Display for SaliencyMethod {
     }
 }
 
+/// The batch-norm statistics of a saliency pass; see the module documentation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BnStats {
+    /// `running`: the running statistics (evaluation mode), the default.
+    #[default]
+    Running,
+    /// `batch`: the statistics of the images in the pass (training mode on the frozen
+    /// copy).
+    Batch,
+}
+
+impl BnStats {
+    /// Parses `running` or `batch`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "running" | "eval" => Ok(Self::Running),
+            "batch" | "train" => Ok(Self::Batch),
+            other => bail!("batch-norm statistics {other:?}: expected running (the default) or batch"),
+        }
+    }
+
+    /// Whether batch norm uses batch statistics (`Ctx::train`).
+    fn train(self) -> bool {
+        self == Self::Batch
+    }
+}
+
+impl fmt::Display for BnStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Batch => "batch",
+        })
+    }
+}
+
 /// Which logit the saliency differentiates.
 #[derive(Clone, Debug)]
 pub enum Target<B: Backend> {
@@ -206,8 +254,19 @@ pub fn compute<B: AutodiffBackend>(
     target: Target<B>,
     method: &SaliencyMethod,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
+    compute_with(model, images, target, method, BnStats::Running)
+}
+
+/// [`compute`] with the batch-norm statistics `bn`.
+pub fn compute_with<B: AutodiffBackend>(
+    model: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+    bn: BnStats,
+) -> Result<Tensor<B::InnerBackend, 3>> {
     method.check(model)?;
-    compute_frozen(&frozen(model), images, target, method)
+    compute_frozen_with(&frozen(model), images, target, method, bn)
 }
 
 /// [`compute`] on a model already made by [`frozen`].
@@ -216,6 +275,17 @@ pub fn compute_frozen<B: AutodiffBackend>(
     images: Tensor<B, 4>,
     target: Target<B>,
     method: &SaliencyMethod,
+) -> Result<Tensor<B::InnerBackend, 3>> {
+    compute_frozen_with(frozen, images, target, method, BnStats::Running)
+}
+
+/// [`compute_frozen`] with the batch-norm statistics `bn`.
+pub fn compute_frozen_with<B: AutodiffBackend>(
+    frozen: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
     method.check(frozen)?;
     let [n, c, h, w] = images.dims();
@@ -230,13 +300,13 @@ pub fn compute_frozen<B: AutodiffBackend>(
     // Re-wrapped from the inner backend: untracked, whatever `images` was linked to.
     let x = images.inner();
     match method {
-        SaliencyMethod::Vanilla => Ok(channel_max_abs(input_gradient(frozen, x, &target, false)?)),
-        SaliencyMethod::EarlyLoss => Ok(channel_max_abs(input_gradient(frozen, x, &target, true)?)),
+        SaliencyMethod::Vanilla => Ok(channel_max_abs(input_gradient(frozen, x, &target, false, bn)?)),
+        SaliencyMethod::EarlyLoss => Ok(channel_max_abs(input_gradient(frozen, x, &target, true, bn)?)),
         SaliencyMethod::LowRes => {
-            let map = channel_max_abs(input_gradient(frozen, downsample(x, h, w), &target, false)?);
+            let map = channel_max_abs(input_gradient(frozen, downsample(x, h, w), &target, false, bn)?);
             Ok(upsample(map, h, w))
         }
-        SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer),
+        SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer, bn),
     }
 }
 
@@ -300,9 +370,10 @@ fn input_gradient<B: AutodiffBackend>(
     x: Tensor<B::InnerBackend, 4>,
     target: &Target<B>,
     early: bool,
+    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 4>> {
     let x = Tensor::<B, 4>::from_inner(x).require_grad();
-    let mut ctx = Ctx::eval();
+    let mut ctx = Ctx { train: bn.train(), ..Ctx::eval() };
     let logits = if early {
         frozen.forward_early(x.clone(), &mut ctx).context("saliency early-loss: the model has no early head")?
     } else {
@@ -342,11 +413,12 @@ fn grad_x_act<B: AutodiffBackend>(
     x: Tensor<B::InnerBackend, 4>,
     target: &Target<B>,
     layer: &str,
+    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
     let [_, _, h, w] = x.dims();
     let mut probe = Probe::<B> { layer: layer.to_string(), leaf: None };
     let logits = {
-        let mut ctx = Ctx::eval().with_hook(&mut probe);
+        let mut ctx = Ctx { train: bn.train(), ..Ctx::eval() }.with_hook(&mut probe);
         frozen.forward_with(Tensor::from_inner(x), &mut ctx).0
     };
     let leaf =
@@ -388,6 +460,12 @@ impl SaliencyMaps {
     pub fn to_vecs(&self) -> Vec<Vec<f32>> {
         (0..self.count).map(|i| self.map(i).to_vec()).collect()
     }
+
+    /// The maps of images `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        let values = indices.iter().flat_map(|&i| self.map(i).iter().copied()).collect();
+        Self { count: indices.len(), height: self.height, width: self.width, values }
+    }
 }
 
 /// [`compute`], read back to the host.
@@ -398,6 +476,17 @@ pub fn compute_host<B: AutodiffBackend>(
     method: &SaliencyMethod,
 ) -> Result<SaliencyMaps> {
     SaliencyMaps::from_tensor(compute(model, images, target, method)?)
+}
+
+/// [`compute_with`], read back to the host.
+pub fn compute_host_with<B: AutodiffBackend>(
+    model: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+    bn: BnStats,
+) -> Result<SaliencyMaps> {
+    SaliencyMaps::from_tensor(compute_with(model, images, target, method, bn)?)
 }
 
 #[cfg(test)]

@@ -2,27 +2,34 @@
 //! line (`--augment`).
 //!
 //! ```text
-//! spec    := "none" | method ("+" method)?
+//! spec    := "none" | method ("+" method)*
 //! method  := name (":" key "=" value ("," key "=" value)*)?
 //! ```
 //!
 //! | method | keys (defaults) |
 //! |---|---|
-//! | `cutout` | `n` (1) squares of side `s` (required), `fill` (zero) |
+//! | `cutout` | `n` (1) squares of side `s` (16 at 32 px, 40 at 224 px: [`default_side`]), `fill` (zero) |
 //! | `hide-and-seek` | `g` (4), `p_keep_patch` (0.5), `fill` (zero) |
 //! | `random-erasing` | `p` (0.5), `sl` (0.02), `sh` (0.4), `r1` (0.3), `r2` (3.3), `attempts` (10), `fill` (random) |
 //! | `cutmix` | `alpha` (1.0) |
 //! | `gridmask` | `d1`, `d2` (required), `r` (0.6), `fill` (zero) |
 //! | `autoaugment` | `policy` (imagenet \| cifar10), `m` (the policy's own magnitudes), `fill` (0) |
 //! | `randaugment` | `n` (2), `m` (9), `fill` (0) |
-//! | `keep-cutout`, `keep-random-erasing`, `keep-cutmix` | the base method's keys, `tau` (0.6), `saliency` (vanilla) |
-//! | `keep-autoaugment`, `keep-randaugment` | the base method's keys, `s` (16), `tau` (0.6), `saliency` (vanilla) |
-//! | `selective-paste` (after an image-level method) | `s` (required), `tau` (0.6), `saliency` (vanilla) |
-//! | `saliency-occlusion` | `n` (1), `s` (56 at 224 px, scaled), `t` (1), `jitter` (16 at 224 px, scaled), `fill` (zero), `saliency` (gradxact:layer3.0.conv1) |
+//! | `keep-cutout`, `keep-random-erasing`, `keep-cutmix` | the base method's keys, `tau` (0.6), `saliency` (vanilla), `saliency_bn` (running) |
+//! | `keep-autoaugment`, `keep-randaugment` | the base method's keys, `s` (16 at 32 px, 40 at 224 px), `tau` (0.6), `saliency` (vanilla), `saliency_bn` (running) |
+//! | `selective-paste` (last, after an image-level method) | `s` (16 at 32 px, 40 at 224 px), `tau` (0.6), `saliency` (vanilla), `saliency_bn` (running) |
+//! | `saliency-occlusion` | `n` (1), `s` (56 at 224 px, scaled), `t` (1), `jitter` (16 at 224 px, scaled), `fill` (zero), `saliency` (gradxact:layer3.0.conv1), `saliency_bn` (running) |
+//!
+//! Sizes left out are resolved against the images when sampling: `s` of `cutout`,
+//! `keep-cutout` and `selective-paste` by [`default_side`] (seed 003 §4: 16 on CIFAR,
+//! 40 on ImageNet; linear in `min(H, W)` between, the nearer anchor's share outside),
+//! `s` and `jitter` of `saliency-occlusion` in proportion to seed 000's 56 and 16 at
+//! 224 px. A size given that does not fit the images is an error naming the method and
+//! the key ([`AugmentSpec::check_image_size`]).
 //!
 //! `saliency` is any [`SaliencyMethod`]: `vanilla`, `low-res`, `early-loss` or
-//! `gradxact:<layer>`. `keep-randaugment:n=2,m=9,s=16` is shorthand for
-//! `randaugment:n=2,m=9+selective-paste:s=16`.
+//! `gradxact:<layer>`; `saliency_bn` is the batch-norm statistics of the saliency pass,
+//! `running` or `batch` ([`BnStats`]; see [`crate::saliency`]).
 //!
 //! `fill` of the occlusion methods is `zero` (the mean colour: 0 after
 //! normalisation), `random` (per-pixel N(0, 1) after normalisation) or a number (that
@@ -32,15 +39,38 @@
 //! [`super::ops::op_argument`]; the RandAugment paper's 0–10 scale maps to it as
 //! `m = 3·M`.
 //!
-//! One image-level method may be followed by one region-level method, e.g.
-//! `autoaugment:policy=cifar10+cutout:n=1,s=16` (AutoAugment's CIFAR recipe).
+//! # Chains
+//!
+//! Methods joined by `+` are applied in this order, at most one of each:
+//!
+//! 1. an image-level method (`autoaugment`, `randaugment`: in the loader);
+//! 2. a region-level method (any other, but `selective-paste`), applied to the
+//!    image-level view;
+//! 3. `selective-paste`, which pastes a region of the *original* image back over the
+//!    result (seed 003 Eq. 3 with `A` = everything before it).
+//!
+//! `keep-autoaugment:…` / `keep-randaugment:…` stand for steps 1 and 3, wherever the
+//! region method is written: `keep-autoaugment:policy=cifar10+cutout` is
+//! `autoaugment:policy=cifar10+cutout+selective-paste`, seed 003's KeepAutoAugment in
+//! AutoAugment's CIFAR setting (which appends Cutout-16 to the policy), and
+//! `autoaugment:policy=cifar10+cutout` is its baseline. The canonical form
+//! ([`fmt::Display`]) writes the steps out in order. A chain computes one saliency map
+//! per image, so its saliency-guided steps must agree on `saliency` and `saliency_bn`;
+//! `selective-paste` cannot follow a label-mixing method (`cutmix`, `keep-cutmix`),
+//! whose λ would no longer be the partner's share of the pixels.
+//!
 //! Examples: `cutout:n=6,s=56`, `hide-and-seek:g=4,p_keep_patch=0.5`,
-//! `randaugment:n=2,m=9`.
+//! `randaugment:n=2,m=9`, `keep-cutout:tau=0.6`, `keep-randaugment:n=2,m=9,s=16`.
 
+mod args;
+mod chain;
+
+pub use super::sample::default_side;
 use super::ops::AutoAugmentPolicy;
-use crate::saliency::SaliencyMethod;
+use crate::saliency::{BnStats, SaliencyMethod};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
+use args::Args;
+pub use chain::AugmentSpec;
 use std::fmt;
 
 /// How occluded pixels are filled (the spec; the per-image [`super::params::Fill`]
@@ -53,7 +83,7 @@ pub enum FillSpec {
 }
 
 impl FillSpec {
-    fn parse(key: &str, v: &str) -> Result<Self> {
+    pub(crate) fn parse(key: &str, v: &str) -> Result<Self> {
         Ok(match v {
             "zero" | "mean" => Self::Zero,
             "random" | "noise" => Self::Random,
@@ -78,9 +108,9 @@ impl fmt::Display for FillSpec {
 /// One augmentation method with its hyper-parameters, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MethodSpec {
-    /// Cutout (DeVries & Taylor; seed 000 §3): `n` squares of side `s`, centres
-    /// uniform over the image, clipped at the border.
-    Cutout { n: usize, s: usize, fill: FillSpec },
+    /// Cutout (DeVries & Taylor; seed 000 §3): `n` squares of side `s` (default
+    /// [`default_side`]), centres uniform over the image, clipped at the border.
+    Cutout { n: usize, s: Option<usize>, fill: FillSpec },
     /// Hide-and-Seek (seed 000 §3): a `g × g` grid, each cell kept with `p_keep_patch`.
     HideAndSeek { g: usize, p_keep_patch: f64, fill: FillSpec },
     /// Random Erasing (Zhong et al.): with probability `p`, one rectangle of area
@@ -100,12 +130,13 @@ pub enum MethodSpec {
     /// with every cut region drawn among the candidates whose saliency is below the
     /// `tau`-quantile of all candidates' scores. Spelled `keep-cutout`,
     /// `keep-random-erasing`, `keep-cutmix`.
-    SelectiveCut { base: Box<MethodSpec>, tau: f64, saliency: SaliencyMethod },
+    SelectiveCut { base: Box<MethodSpec>, tau: f64, saliency: SaliencyMethod, bn: BnStats },
     /// Selective-Paste (seed 003 Alg. 1b): after an image-level method, an `s × s`
-    /// region drawn among the candidates whose saliency is above the `tau`-quantile is
-    /// pasted back from the clean image. Spelled `selective-paste` after
-    /// `autoaugment`/`randaugment`, or `keep-autoaugment` / `keep-randaugment`.
-    SelectivePaste { s: usize, tau: f64, saliency: SaliencyMethod },
+    /// region (default [`default_side`]) drawn among the candidates whose saliency is
+    /// above the `tau`-quantile is pasted back from the clean image. Spelled
+    /// `selective-paste` last in a chain after `autoaugment`/`randaugment`, or
+    /// `keep-autoaugment` / `keep-randaugment`.
+    SelectivePaste { s: Option<usize>, tau: f64, saliency: SaliencyMethod, bn: BnStats },
     /// Saliency-max occlusion (seed 000 §3, Fig. 3): `n` squares of side `s` at the
     /// maxima of the box-filtered saliency map (stride `t`), each jittered by up to
     /// `jitter` pixels per axis and kept inside the image. `s` and `jitter` default to
@@ -117,6 +148,7 @@ pub enum MethodSpec {
         jitter: Option<usize>,
         fill: FillSpec,
         saliency: SaliencyMethod,
+        bn: BnStats,
     },
 }
 
@@ -167,6 +199,25 @@ impl MethodSpec {
         }
     }
 
+    /// The batch-norm statistics of the saliency pass, for saliency-guided methods.
+    pub fn saliency_bn(&self) -> Option<BnStats> {
+        match *self {
+            Self::SelectiveCut { bn, .. } | Self::SelectivePaste { bn, .. } | Self::SaliencyOcclusion { bn, .. } => {
+                Some(bn)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the method mixes labels (CutMix, KeepCutMix).
+    pub fn mixes_labels(&self) -> bool {
+        match self {
+            Self::CutMix { .. } => true,
+            Self::SelectiveCut { base, .. } => base.mixes_labels(),
+            _ => false,
+        }
+    }
+
     /// Parses one `name:key=value,…` method.
     pub fn parse(text: &str) -> Result<Self> {
         let text = text.trim();
@@ -182,11 +233,12 @@ impl MethodSpec {
             }
             let tau = kv.f64("tau", Some(DEFAULT_TAU))?;
             let saliency = kv.saliency(DEFAULT_KEEP_SALIENCY)?;
+            let bn = kv.bn()?;
             let base = Self::parse_named(base, kv)?;
             if !matches!(base, Self::Cutout { .. } | Self::RandomErasing { .. } | Self::CutMix { .. }) {
                 bail!("{name}: selective-cut applies to cutout, random-erasing and cutmix");
             }
-            let m = Self::SelectiveCut { base: Box::new(base), tau, saliency };
+            let m = Self::SelectiveCut { base: Box::new(base), tau, saliency, bn };
             m.validate()?;
             return Ok(m);
         }
@@ -198,7 +250,7 @@ impl MethodSpec {
         let m = match name {
             "cutout" => {
                 let n = kv.usize("n", Some(1))?;
-                let s = kv.usize("s", None).context("cutout: s (the side of the squares, in pixels) is required, e.g. cutout:n=1,s=16")?;
+                let s = kv.opt_usize("s")?;
                 let fill = kv.fill("fill", FillSpec::Zero)?;
                 Self::Cutout { n, s, fill }
             }
@@ -236,17 +288,19 @@ impl MethodSpec {
                 Self::RandAugment { n: kv.usize("n", Some(2))?, m: kv.f64("m", Some(9.0))? as f32, fill: kv.u8("fill", 0)? }
             }
             "selective-paste" | "keep-paste" => Self::SelectivePaste {
-                s: kv.usize("s", None).context("selective-paste: s (side of the pasted-back region) is required, e.g. s=16 on 32 px images, s=40 on 224 px")?,
+                s: kv.opt_usize("s")?,
                 tau: kv.f64("tau", Some(DEFAULT_TAU))?,
                 saliency: kv.saliency(DEFAULT_KEEP_SALIENCY)?,
+                bn: kv.bn()?,
             },
             "saliency-occlusion" | "saliency-max" => Self::SaliencyOcclusion {
                 n: kv.usize("n", Some(1))?,
-                s: if kv.has("s") { Some(kv.usize("s", None)?) } else { None },
+                s: kv.opt_usize("s")?,
                 t: kv.usize("t", Some(1))?,
-                jitter: if kv.has("jitter") { Some(kv.usize("jitter", None)?) } else { None },
+                jitter: kv.opt_usize("jitter")?,
                 fill: kv.fill("fill", FillSpec::Zero)?,
                 saliency: kv.saliency(DEFAULT_OCCLUSION_SALIENCY)?,
+                bn: kv.bn()?,
             },
             "none" => bail!("none cannot be combined with another method"),
             _ => bail!("unknown augmentation {name:?}; expected one of {METHOD_NAMES}"),
@@ -276,7 +330,7 @@ impl MethodSpec {
                 if n == 0 {
                     bail!("cutout: n (number of squares) must be at least 1, got 0");
                 }
-                if s == 0 {
+                if s == Some(0) {
                     bail!("cutout: s (side of the squares) must be at least 1 pixel, got 0");
                 }
             }
@@ -327,7 +381,7 @@ impl MethodSpec {
                 prob("tau", tau)?;
             }
             Self::SelectivePaste { s, tau, .. } => {
-                if s == 0 {
+                if s == Some(0) {
                     bail!("selective-paste: s (side of the pasted-back region) must be at least 1 pixel, got 0");
                 }
                 prob("tau", tau)?;
@@ -347,24 +401,32 @@ impl MethodSpec {
         Ok(())
     }
 
-    /// Checks the method against the size of the (preprocessed) images.
+    /// Checks the method against the size of the (preprocessed) images: a size given
+    /// that does not fit is an error naming the method and the key. Sizes left to
+    /// their defaults always fit.
     pub fn check_image_size(&self, height: usize, width: usize) -> Result<()> {
-        match *self {
-            Self::SelectiveCut { ref base, .. } => base.check_image_size(height, width),
-            Self::SelectivePaste { s, .. } if s > height || s > width => {
+        let name = self.name();
+        let side = |key: &str, s: usize| {
+            if s > height || s > width {
                 bail!(
-                    "selective-paste: s={s} is larger than the {height}×{width} images; expected s <= {}",
-                    height.min(width)
-                )
+                    "{name}: {key}={s} is larger than the {height}×{width} images; expected {key} <= {} (or leave {key} out: {} at this size)",
+                    height.min(width),
+                    default_side(height, width)
+                );
             }
+            Ok(())
+        };
+        match *self {
+            Self::SelectiveCut { ref base, .. } => match **base {
+                Self::Cutout { s: Some(s), .. } => side("s", s),
+                _ => base.check_image_size(height, width),
+            },
+            Self::SelectivePaste { s: Some(s), .. } | Self::Cutout { s: Some(s), .. } => side("s", s),
             Self::SaliencyOcclusion { s: Some(s), .. } if s > height || s > width => {
                 bail!(
-                    "saliency-occlusion: s={s} is larger than the {height}×{width} images; expected s <= {}",
+                    "saliency-occlusion: s={s} is larger than the {height}×{width} images; expected s <= {} (or leave s out: 56 at 224 px, scaled)",
                     height.min(width)
                 )
-            }
-            Self::Cutout { s, .. } if s > height || s > width => {
-                bail!("cutout: s={s} is larger than the {height}×{width} images; expected s <= {}", height.min(width))
             }
             Self::HideAndSeek { g, .. } if g > height || g > width => {
                 bail!(
@@ -387,7 +449,13 @@ impl fmt::Display for MethodSpec {
     /// The canonical form, with every key spelled out; it parses back to `self`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Cutout { n, s, fill } => write!(f, "cutout:n={n},s={s},fill={fill}"),
+            Self::Cutout { n, s, fill } => {
+                write!(f, "cutout:n={n}")?;
+                if let Some(s) = s {
+                    write!(f, ",s={s}")?;
+                }
+                write!(f, ",fill={fill}")
+            }
             Self::HideAndSeek { g, p_keep_patch, fill } => {
                 write!(f, "hide-and-seek:g={g},p_keep_patch={p_keep_patch},fill={fill}")
             }
@@ -404,11 +472,19 @@ impl fmt::Display for MethodSpec {
                 write!(f, ",fill={fill}")
             }
             Self::RandAugment { n, m, fill } => write!(f, "randaugment:n={n},m={m},fill={fill}"),
-            Self::SelectiveCut { base, tau, saliency } => write!(f, "keep-{base},tau={tau},saliency={saliency}"),
-            Self::SelectivePaste { s, tau, saliency } => {
-                write!(f, "selective-paste:s={s},tau={tau},saliency={saliency}")
+            Self::SelectiveCut { base, tau, saliency, bn } => {
+                write!(f, "keep-{base},tau={tau},saliency={saliency}")?;
+                write_bn(f, *bn)
             }
-            Self::SaliencyOcclusion { n, s, t, jitter, fill, saliency } => {
+            Self::SelectivePaste { s, tau, saliency, bn } => {
+                write!(f, "selective-paste:")?;
+                if let Some(s) = s {
+                    write!(f, "s={s},")?;
+                }
+                write!(f, "tau={tau},saliency={saliency}")?;
+                write_bn(f, *bn)
+            }
+            Self::SaliencyOcclusion { n, s, t, jitter, fill, saliency, bn } => {
                 write!(f, "saliency-occlusion:n={n}")?;
                 if let Some(s) = s {
                     write!(f, ",s={s}")?;
@@ -417,303 +493,23 @@ impl fmt::Display for MethodSpec {
                 if let Some(j) = jitter {
                     write!(f, ",jitter={j}")?;
                 }
-                write!(f, ",fill={fill},saliency={saliency}")
+                write!(f, ",fill={fill},saliency={saliency}")?;
+                write_bn(f, *bn)
             }
         }
     }
 }
 
-/// A whole augmentation: at most one image-level method (applied first, in the
-/// loader) and at most one region-level method (applied to the batch).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AugmentSpec {
-    pub image: Option<MethodSpec>,
-    pub region: Option<MethodSpec>,
-}
-
-impl AugmentSpec {
-    /// Parses `none`, one method, or `image-method+region-method`.
-    pub fn parse(text: &str) -> Result<Self> {
-        let text = text.trim();
-        if text.is_empty() {
-            bail!("empty augmentation spec; expected none or one of {METHOD_NAMES}, e.g. cutout:n=1,s=16");
-        }
-        if text == "none" {
-            return Ok(Self::default());
-        }
-        let mut spec = Self::default();
-        let mut methods = Vec::new();
-        for part in text.split('+') {
-            let parsed = match keep_image_level(part)? {
-                Some((image, paste)) => vec![image, paste],
-                None => vec![MethodSpec::parse(part).with_context(|| format!("in {:?}", part.trim()))?],
-            };
-            methods.extend(parsed);
-        }
-        for m in methods {
-            if m.is_image_level() && spec.region.is_some() {
-                bail!("{text:?}: the image-level method must come first (it is applied first), e.g. randaugment:n=2,m=9+cutout:n=1,s=16");
-            }
-            let slot = if m.is_image_level() { &mut spec.image } else { &mut spec.region };
-            if let Some(prev) = slot {
-                bail!(
-                    "{text:?} combines {} and {}; at most one image-level (autoaugment, randaugment) and one region-level method",
-                    prev.name(),
-                    m.name()
-                );
-            }
-            *slot = Some(m);
-        }
-        if matches!(spec.region, Some(MethodSpec::SelectivePaste { .. })) && spec.image.is_none() {
-            bail!("{text:?}: selective-paste pastes regions back after an image-level method; put autoaugment or randaugment first, e.g. randaugment:n=2,m=9+selective-paste:s=16");
-        }
-        Ok(spec)
-    }
-
-    /// The saliency map the region-level method needs, if any.
-    pub fn saliency(&self) -> Option<&SaliencyMethod> {
-        self.region.as_ref().and_then(MethodSpec::saliency)
-    }
-
-    pub fn is_none(&self) -> bool {
-        self.image.is_none() && self.region.is_none()
-    }
-
-    pub fn check_image_size(&self, height: usize, width: usize) -> Result<()> {
-        for m in self.image.iter().chain(&self.region) {
-            m.check_image_size(height, width)?;
-        }
+/// `,saliency_bn=…` unless it is the default (running statistics), so that specs
+/// written before the key existed print as they did.
+fn write_bn(f: &mut fmt::Formatter<'_>, bn: BnStats) -> fmt::Result {
+    if bn == BnStats::default() {
         Ok(())
+    } else {
+        write!(f, ",saliency_bn={bn}")
     }
 }
 
-/// Expands `keep-autoaugment:…` / `keep-randaugment:…` (seed 003's KeepAutoAugment
-/// and KeepRandAugment) into the image-level method and its selective-paste: the keys
-/// `s`, `tau` and `saliency` go to selective-paste (`s` defaults to 16, the paper's
-/// CIFAR paste-back length), the others to the image-level method.
-fn keep_image_level(part: &str) -> Result<Option<(MethodSpec, MethodSpec)>> {
-    let part = part.trim();
-    let (name, args) = part.split_once(':').unwrap_or((part, ""));
-    let name = name.trim().to_lowercase().replace('_', "-");
-    let image_name = match name.as_str() {
-        "keep-autoaugment" | "keep-auto-augment" => "autoaugment",
-        "keep-randaugment" | "keep-rand-augment" => "randaugment",
-        _ => return Ok(None),
-    };
-    let (mut paste_args, mut image_args, mut has_side) = (vec![], vec![], false);
-    for pair in args.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let key = pair.split_once('=').map_or(pair, |(k, _)| k).trim();
-        has_side |= key == "s";
-        if matches!(key, "s" | "tau" | "saliency") {
-            paste_args.push(pair);
-        } else {
-            image_args.push(pair);
-        }
-    }
-    if !has_side {
-        paste_args.push("s=16");
-    }
-    let image =
-        MethodSpec::parse(&format!("{image_name}:{}", image_args.join(","))).with_context(|| format!("in {part:?}"))?;
-    let paste = MethodSpec::parse(&format!("selective-paste:{}", paste_args.join(",")))
-        .with_context(|| format!("in {part:?}"))?;
-    Ok(Some((image, paste)))
-}
-
-impl fmt::Display for AugmentSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.image, &self.region) {
-            (None, None) => write!(f, "none"),
-            (Some(a), None) | (None, Some(a)) => write!(f, "{a}"),
-            (Some(a), Some(b)) => write!(f, "{a}+{b}"),
-        }
-    }
-}
-
-impl std::str::FromStr for AugmentSpec {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Self::parse(s)
-    }
-}
-
-/// `key=value` pairs of one method, consumed as they are read so that unknown keys
-/// can be reported.
-struct Args {
-    method: String,
-    map: BTreeMap<String, String>,
-    known: Vec<&'static str>,
-}
-
-impl Args {
-    fn parse(method: &str, args: &str) -> Result<Self> {
-        let mut map = BTreeMap::new();
-        for pair in args.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) =
-                pair.split_once('=').with_context(|| format!("{method}: {pair:?} is not key=value, e.g. n=2"))?;
-            let k = k.trim().to_lowercase().replace('-', "_");
-            if map.insert(k.clone(), v.trim().to_string()).is_some() {
-                bail!("{method}: {k} is given twice");
-            }
-        }
-        Ok(Self { method: method.to_string(), map, known: Vec::new() })
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
-    }
-
-    fn take(&mut self, key: &'static str) -> Option<String> {
-        self.known.push(key);
-        self.map.remove(key)
-    }
-
-    fn get<T: std::str::FromStr>(&mut self, key: &'static str, default: Option<T>, what: &str) -> Result<T> {
-        match self.take(key) {
-            Some(v) => v.parse::<T>().map_err(|_| anyhow::anyhow!("{}: {key} must be {what}, got {v:?}", self.method)),
-            None => default.with_context(|| format!("{}: {key} is required", self.method)),
-        }
-    }
-
-    fn usize(&mut self, key: &'static str, default: Option<usize>) -> Result<usize> {
-        self.get(key, default, "a non-negative integer")
-    }
-
-    fn f64(&mut self, key: &'static str, default: Option<f64>) -> Result<f64> {
-        let v: f64 = self.get(key, default, "a number")?;
-        if !v.is_finite() {
-            bail!("{}: {key} must be a finite number, got {v}", self.method);
-        }
-        Ok(v)
-    }
-
-    fn u8(&mut self, key: &'static str, default: u8) -> Result<u8> {
-        self.get(key, Some(default), "an 8-bit grey level 0..=255")
-    }
-
-    fn fill(&mut self, key: &'static str, default: FillSpec) -> Result<FillSpec> {
-        match self.take(key) {
-            Some(v) => FillSpec::parse(&format!("{}: {key}", self.method), &v),
-            None => Ok(default),
-        }
-    }
-
-    fn saliency(&mut self, default: &str) -> Result<SaliencyMethod> {
-        let text = self.take("saliency").unwrap_or_else(|| default.to_string());
-        SaliencyMethod::parse(&text).with_context(|| format!("{}: saliency", self.method))
-    }
-
-    fn finish(self) -> Result<()> {
-        if let Some(k) = self.map.keys().next() {
-            bail!("{}: unknown key {k:?}; expected {}", self.method, self.known.join(", "));
-        }
-        Ok(())
-    }
-}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn examples_parse_and_print_back() {
-        for s in [
-            "cutout:n=6,s=56",
-            "hide-and-seek:g=4,p_keep_patch=0.5",
-            "randaugment:n=2,m=9",
-            "random-erasing:p=0.5,fill=0.25",
-            "cutmix:alpha=1",
-            "gridmask:d1=96,d2=224,r=0.6",
-            "autoaugment:policy=cifar10,m=24",
-            "autoaugment:policy=cifar10+cutout:n=1,s=16",
-            "keep-cutout:n=1,s=16",
-            "keep-cutout:s=16,tau=0.4,saliency=low-res",
-            "keep-random-erasing:p=0.5",
-            "keep-cutmix:alpha=1,saliency=early-loss",
-            "keep-randaugment:n=2,m=9,s=16",
-            "keep-autoaugment:policy=cifar10,tau=0.6,saliency=vanilla",
-            "randaugment:n=3,m=15+selective-paste:s=8",
-            "saliency-occlusion:s=56,jitter=16,saliency=gradxact:layer3.0.conv1",
-            "saliency-occlusion",
-        ] {
-            let spec = AugmentSpec::parse(s).unwrap();
-            let again = AugmentSpec::parse(&spec.to_string()).unwrap();
-            assert_eq!(spec, again, "{s} -> {spec}");
-        }
-        assert_eq!(
-            AugmentSpec::parse("cutout:n=6,s=56").unwrap().region,
-            Some(MethodSpec::Cutout { n: 6, s: 56, fill: FillSpec::Zero })
-        );
-        assert!(AugmentSpec::parse("none").unwrap().is_none());
-        let keep = AugmentSpec::parse("keep-randaugment:n=2,m=9,s=16").unwrap();
-        assert_eq!(keep, AugmentSpec::parse("randaugment:n=2,m=9+selective-paste:s=16,tau=0.6").unwrap());
-        assert_eq!(keep.saliency(), Some(&SaliencyMethod::Vanilla));
-        let cut = AugmentSpec::parse("keep-cutout:s=16").unwrap().region.unwrap();
-        assert_eq!(
-            cut,
-            MethodSpec::SelectiveCut {
-                base: Box::new(MethodSpec::Cutout { n: 1, s: 16, fill: FillSpec::Zero }),
-                tau: 0.6,
-                saliency: SaliencyMethod::Vanilla
-            }
-        );
-        assert_eq!(cut.name(), "keep-cutout");
-        let re = AugmentSpec::parse("random-erasing").unwrap().region.unwrap();
-        assert_eq!(
-            re,
-            MethodSpec::RandomErasing {
-                p: 0.5,
-                sl: 0.02,
-                sh: 0.4,
-                r1: 0.3,
-                r2: 3.3,
-                attempts: 10,
-                fill: FillSpec::Random
-            }
-        );
-    }
-
-    fn err(s: &str) -> String {
-        format!("{:#}", AugmentSpec::parse(s).unwrap_err())
-    }
-
-    #[test]
-    fn bad_specs_get_errors_naming_the_field() {
-        assert!(
-            err("cutout:n=0,s=8").contains("n (number of squares) must be at least 1"),
-            "{}",
-            err("cutout:n=0,s=8")
-        );
-        assert!(err("cutout:n=2").contains("s (the side of the squares"));
-        assert!(err("hide-and-seek:p_keep_patch=1.5").contains("p_keep_patch must be in [0, 1], got 1.5"));
-        assert!(err("random-erasing:p=-0.1").contains("p must be in [0, 1]"));
-        assert!(err("random-erasing:sl=0.5,sh=0.1").contains("sl <= sh"));
-        assert!(err("cutmix:alpha=0").contains("alpha"));
-        assert!(err("randaugment:m=31").contains("m must be in [0, 30]"));
-        assert!(err("randaugment:n=0").contains("n (ops per image)"));
-        assert!(err("cutout:n=1,s=8,size=3").contains("unknown key \"size\""));
-        assert!(err("cutout:n=x,s=8").contains("n must be a non-negative integer"));
-        assert!(err("blur:k=3").contains("unknown augmentation \"blur\""));
-        assert!(err("cutout:s=8+hide-and-seek").contains("at most one"));
-        assert!(err("cutout:s=8+randaugment").contains("must come first"));
-        assert!(err("gridmask:d1=10").contains("d2"));
-        assert!(err("autoaugment:policy=svhn").contains("policy"));
-        assert!(err("cutout:n=1,s=8,fill=grey").contains("fill: expected zero, random or a number"));
-        assert!(err("selective-paste:s=8").contains("after an image-level method"));
-        assert!(err("keep-hide-and-seek").contains("selective-cut applies to cutout, random-erasing and cutmix"));
-        assert!(err("keep-cutout:s=8,tau=1.5").contains("tau must be in [0, 1], got 1.5"));
-        assert!(err("keep-cutout:s=8,saliency=smoothgrad").contains("unknown saliency method"));
-        assert!(err("saliency-occlusion:t=0").contains("t (stride of the box filter)"));
-        assert!(err("keep-randaugment:n=2,m=99").contains("m must be in [0, 30]"));
-    }
-
-    #[test]
-    fn sizes_are_checked_against_the_images() {
-        let s = AugmentSpec::parse("cutout:n=1,s=56").unwrap();
-        let e = format!("{:#}", s.check_image_size(32, 32).unwrap_err());
-        assert!(e.contains("s=56 is larger than the 32×32 images"), "{e}");
-        assert!(s.check_image_size(224, 224).is_ok());
-        assert!(AugmentSpec::parse("hide-and-seek:g=40").unwrap().check_image_size(28, 28).is_err());
-        assert!(AugmentSpec::parse("gridmask:d1=24,d2=64").unwrap().check_image_size(32, 32).is_err());
-    }
-}
+mod tests;
