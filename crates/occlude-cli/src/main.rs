@@ -11,6 +11,8 @@ use occlude::saliency::SaliencyMethod;
 use occlude::train::{RunConfig, TrainOptions};
 use std::path::{Path, PathBuf};
 
+mod commands;
+
 const DEMO_CONFIG: &str = include_str!("../../../configs/demo.toml");
 
 #[derive(Parser)]
@@ -192,6 +194,7 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: DeviceKind,
     },
+    Sample(commands::sample::SampleArgs),
     /// Dataset utilities
     Data {
         #[command(subcommand)]
@@ -548,6 +551,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        Command::Sample(args) => commands::sample::exec(args),
         Command::Models => {
             for (name, about) in occlude::models::ARCHITECTURES {
                 println!("{name:16} {about}");

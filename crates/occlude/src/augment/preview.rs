@@ -252,6 +252,21 @@ mod tests {
         // The outline of every chosen square is drawn in cyan on the saliency row.
         let cyan = grid.pixels().filter(|p| p.0 == [0, 255, 255]).count();
         assert!(cyan >= 4 * 4, "{cyan} outline pixels");
-        assert!(samples.iter().all(|s| matches!(s.params, RegionParams::Erase { .. })));
+        assert!(samples.iter().all(|s| matches!(s.params, RegionParams::Erase { .. }) && s.paste.is_none()));
+
+        // A chain: AutoAugment's CIFAR setting with Cutout, and a region of the original
+        // pasted back (magenta) over the cut (cyan).
+        let chain = AugmentSpec::parse("keep-autoaugment:policy=cifar10+cutout:s=8").unwrap();
+        let (grid, samples) = preview_with_model(&chain, &splits, &opts, Some(&model)).unwrap();
+        assert_eq!(grid.height(), plain.height() + 28 + 4);
+        for colour in [[0, 255, 255], [255, 0, 255]] {
+            assert!(grid.pixels().filter(|p| p.0 == colour).count() >= 4 * 4, "{colour:?} outlines");
+        }
+        for s in &samples {
+            assert!(matches!(s.params, RegionParams::Erase { .. }), "{:?}", s.params);
+            assert!(matches!(s.paste, Some(RegionParams::Paste { ref rects }) if rects.len() == 1), "{:?}", s.paste);
+        }
+        let json = serde_json::to_value(&samples[0]).unwrap();
+        assert_eq!((json["params"]["kind"].as_str(), json["paste"]["kind"].as_str()), (Some("erase"), Some("paste")));
     }
 }
