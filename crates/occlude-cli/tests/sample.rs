@@ -46,11 +46,9 @@ fn on_a_flat_map_keep_methods_print_exactly_their_base_methods_draws() {
     let dir = tempfile::tempdir().unwrap();
     let flat = map(dir.path(), "flat.npy", &[32, 32], |_, _| 0.25);
     let flat = flat.to_str().unwrap();
-    for (keep, base) in [
-        ("keep-cutout:n=2", "cutout:n=2"),
-        ("keep-random-erasing", "random-erasing"),
-        ("keep-cutmix", "cutmix"),
-    ] {
+    for (keep, base) in
+        [("keep-cutout:n=2", "cutout:n=2"), ("keep-random-erasing", "random-erasing"), ("keep-cutmix", "cutmix")]
+    {
         let k = ok(&["--augment", keep, "--size", "32x32", "--saliency", flat, "--count", "40", "--seed", "3"]);
         let b = ok(&["--augment", base, "--size", "32x32", "--count", "40", "--seed", "3"]);
         assert_eq!(k.len(), 40);
@@ -74,9 +72,11 @@ fn on_a_flat_map_keep_methods_print_exactly_their_base_methods_draws() {
 #[test]
 fn a_map_high_at_the_border_keeps_the_cuts_inside_and_the_pastes_on_it() {
     let dir = tempfile::tempdir().unwrap();
-    let frame = map(dir.path(), "frame.npy", &[32, 32], |y, x| if y == 0 || x == 0 || y == 31 || x == 31 { 4.0 } else { 1.0 });
+    let frame =
+        map(dir.path(), "frame.npy", &[32, 32], |y, x| if y == 0 || x == 0 || y == 31 || x == 31 { 4.0 } else { 1.0 });
     let frame = frame.to_str().unwrap();
-    for line in ok(&["--augment", "keep-cutout:s=16,tau=0.1", "--size", "32x32", "--saliency", frame, "--count", "60"]) {
+    for line in ok(&["--augment", "keep-cutout:s=16,tau=0.1", "--size", "32x32", "--saliency", frame, "--count", "60"])
+    {
         let (top, left, h, w) = rects(&line)[0];
         assert_eq!((h, w), (16, 16), "{line}");
         assert!(top >= 1 && left >= 1 && top + h <= 31 && left + w <= 31, "{line} cuts the frame");
@@ -112,7 +112,8 @@ fn bad_maps_and_sizes_get_clear_errors() {
     let nan = map(dir.path(), "nan.npy", &[32, 32], |y, x| if (y, x) == (3, 4) { f32::NAN } else { 1.0 });
     let inf = map(dir.path(), "inf.npy", &[32, 32], |y, _| if y == 31 { f32::INFINITY } else { 1.0 });
     let err = |args: &[&str]| sample(args).expect_err("should fail");
-    let with_map = |path: &Path| err(&["--augment", "keep-cutout", "--size", "32x32", "--saliency", path.to_str().unwrap()]);
+    let with_map =
+        |path: &Path| err(&["--augment", "keep-cutout", "--size", "32x32", "--saliency", path.to_str().unwrap()]);
     let e = with_map(&small);
     assert!(e.contains("small.npy") && e.contains("[28, 28]") && e.contains("32×32"), "{e}");
     let e = with_map(&flat1d);

@@ -30,7 +30,10 @@ fn bumps(h: usize, w: usize, seed: u64) -> Vec<f32> {
     (0..h * w)
         .map(|p| {
             let (y, x) = ((p / w) as f32, (p % w) as f32);
-            let v: f32 = centres.iter().map(|&(cy, cx, r, a)| a * (-((y - cy).powi(2) + (x - cx).powi(2)) / (2.0 * r * r)).exp()).sum();
+            let v: f32 = centres
+                .iter()
+                .map(|&(cy, cx, r, a)| a * (-((y - cy).powi(2) + (x - cx).powi(2)) / (2.0 * r * r)).exp())
+                .sum();
             v + 1e-3 * rng.random::<f32>()
         })
         .collect()

@@ -181,8 +181,10 @@ impl Augmenter {
         //    the view is A(x) for every image.
         let mut images = match view {
             Some(aug) if paste.is_none() => {
-                let select: Vec<RegionParams> =
-                    kept.iter().map(|&k| if k { RegionParams::Keep } else { RegionParams::Paste { rects: vec![] } }).collect();
+                let select: Vec<RegionParams> = kept
+                    .iter()
+                    .map(|&k| if k { RegionParams::Keep } else { RegionParams::Paste { rects: vec![] } })
+                    .collect();
                 apply::apply_batch(clean.clone(), Some(aug), &select)?
             }
             Some(aug) => aug,

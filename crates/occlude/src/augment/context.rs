@@ -62,10 +62,13 @@ impl DrawSite {
     }
 }
 
+/// `(placement, box height, box width)`.
+type CandidateKey = (Placement, usize, usize);
+
 /// The candidate regions of one batch, built once per `(placement, box size)`: they
 /// depend only on the geometry, not on the image (see [`Candidates`]).
 #[derive(Clone, Default)]
-pub struct CandidateCache(Arc<Mutex<HashMap<(Placement, usize, usize), Arc<Candidates>>>>);
+pub struct CandidateCache(Arc<Mutex<HashMap<CandidateKey, Arc<Candidates>>>>);
 
 impl std::fmt::Debug for CandidateCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -113,7 +113,7 @@ pub fn sampler_for(spec: &MethodSpec) -> Option<Box<dyn Sampler>> {
 pub fn default_side(h: usize, w: usize) -> usize {
     let l = h.min(w);
     let s = if l < 32 {
-        (l + 1) / 2
+        l.div_ceil(2)
     } else if l <= 224 {
         (96 + l + 4) / 8
     } else {

@@ -37,18 +37,31 @@ fn batch_statistics_give_the_gradient_through_the_batch_norm_of_the_batch() {
     let y = [2i64, 0, 3];
     let before = snapshot(&ad);
     let batch = host(
-        compute_with(&ad, Tensor::from_inner(x.clone()), Target::Label(labels(&y)), &SaliencyMethod::Vanilla, BnStats::Batch)
-            .unwrap(),
+        compute_with(
+            &ad,
+            Tensor::from_inner(x.clone()),
+            Target::Label(labels(&y)),
+            &SaliencyMethod::Vanilla,
+            BnStats::Batch,
+        )
+        .unwrap(),
     );
     assert_eq!(snapshot(&ad), before, "the training model's statistics are untouched");
-    let running = host(compute(&ad, Tensor::from_inner(x.clone()), Target::Label(labels(&y)), &SaliencyMethod::Vanilla).unwrap());
+    let running =
+        host(compute(&ad, Tensor::from_inner(x.clone()), Target::Label(labels(&y)), &SaliencyMethod::Vanilla).unwrap());
     assert!(rel_err(&running, &batch) > 1e-2, "the two modes should differ on a model with moved statistics");
     // With batch statistics an image's map depends on the other images of the pass.
     let other = images_f64(3, 1, 8, 8, 7);
     let mixed = Tensor::cat(vec![x.clone().narrow(0, 0, 1), other.narrow(0, 1, 2)], 0);
     let again = host(
-        compute_with(&ad, Tensor::from_inner(mixed), Target::Label(labels(&y)), &SaliencyMethod::Vanilla, BnStats::Batch)
-            .unwrap(),
+        compute_with(
+            &ad,
+            Tensor::from_inner(mixed),
+            Target::Label(labels(&y)),
+            &SaliencyMethod::Vanilla,
+            BnStats::Batch,
+        )
+        .unwrap(),
     );
     assert!(rel_err(&again[..64], &batch[..64]) > 1e-3, "image 0's map ignores its neighbours");
 
@@ -69,4 +82,3 @@ fn bn_stats_parse_and_print() {
     assert_eq!(BnStats::Batch.to_string(), "batch");
     assert!(BnStats::parse("frozen").unwrap_err().to_string().contains("running (the default) or batch"));
 }
-

@@ -117,4 +117,3 @@ impl fmt::Display for BnStats {
         })
     }
 }
-

@@ -1,8 +1,8 @@
 //! Saliency-max occlusion (seed 000 §3, Fig. 3): the square at the maximum of the
 //! box-filtered saliency map, jittered.
 
-use super::score::RegionScorer;
 use super::saliency_map;
+use super::score::RegionScorer;
 use crate::augment::params::{Rect, RegionParams};
 use crate::augment::sample::{BatchContext, Purpose, Sampler};
 use crate::augment::spec::FillSpec;

@@ -31,7 +31,11 @@ fn sampler(spec: &str) -> Box<dyn Sampler> {
 
 /// `|a − b| ≤ k·σ`.
 fn assert_close(what: &str, a: f64, b: f64, sigma: f64, k: f64) {
-    assert!((a - b).abs() <= k * sigma, "{what}: {a:.4} vs {b:.4} (σ = {sigma:.4}, |Δ| = {:.1}σ)", (a - b).abs() / sigma);
+    assert!(
+        (a - b).abs() <= k * sigma,
+        "{what}: {a:.4} vs {b:.4} (σ = {sigma:.4}, |Δ| = {:.1}σ)",
+        (a - b).abs() / sigma
+    );
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -209,7 +213,8 @@ fn keep_cutmix_never_cuts_a_hot_pixel_it_can_spare_and_is_cutmix_conditioned_on_
             if bh == 0 || bw == 0 {
                 continue;
             }
-            let spared = Candidates::new(Placement::Centred, bh, bw, h, w).rects().filter(|r| !r.contains(y, x)).count();
+            let spared =
+                Candidates::new(Placement::Centred, bh, bw, h, w).rects().filter(|r| !r.contains(y, x)).count();
             if !spared_boxes_pass(h * w, spared, 0.6) {
                 continue;
             }
@@ -265,7 +270,10 @@ fn frame_map(h: usize, w: usize) -> Vec<f32> {
 }
 
 fn frame_pixels(r: &Rect, h: usize, w: usize) -> usize {
-    (r.top..r.bottom()).flat_map(|y| (r.left..r.right()).map(move |x| (y, x))).filter(|&(y, x)| y == 0 || x == 0 || y + 1 == h || x + 1 == w).count()
+    (r.top..r.bottom())
+        .flat_map(|y| (r.left..r.right()).map(move |x| (y, x)))
+        .filter(|&(y, x)| y == 0 || x == 0 || y + 1 == h || x + 1 == w)
+        .count()
 }
 
 #[test]
@@ -293,7 +301,10 @@ fn on_a_map_high_only_at_the_border_keep_cutout_cuts_the_interior() {
     let interior: Vec<f64> = draws.iter().map(|r| (r.area() - frame_pixels(r, h, w)) as f64).collect();
     let (mf, sf) = mean_sd(&frame);
     let (mi, _) = mean_sd(&interior);
-    assert!(mf + 4.0 * sf / 3000f64.sqrt() < 0.8 * cutout_frame, "KeepCutout cuts {mf:.2} frame pixels, Cutout {cutout_frame:.2}");
+    assert!(
+        mf + 4.0 * sf / 3000f64.sqrt() < 0.8 * cutout_frame,
+        "KeepCutout cuts {mf:.2} frame pixels, Cutout {cutout_frame:.2}"
+    );
     assert!(mi > 196.0 - cutout_frame, "KeepCutout cuts {mi:.1} interior pixels, Cutout {:.1}", 196.0 - cutout_frame);
 }
 
@@ -327,7 +338,8 @@ fn keep_cutmix_reads_the_map_of_the_image_being_cut_not_its_partners() {
                 continue;
             }
             let (y, x) = spot(i);
-            let sparing = Candidates::new(Placement::Centred, bh, bw, h, w).rects().filter(|r| !r.contains(y, x)).count();
+            let sparing =
+                Candidates::new(Placement::Centred, bh, bw, h, w).rects().filter(|r| !r.contains(y, x)).count();
             if spared_boxes_pass(h * w, sparing, 0.6) {
                 checked += 1;
                 own_hits += rect.contains(y, x) as usize;

@@ -123,7 +123,11 @@ impl AugmentSpec {
     /// The batch-norm statistics of the saliency pass (the default when no method uses
     /// saliency).
     pub fn saliency_bn(&self) -> BnStats {
-        self.region.as_ref().and_then(MethodSpec::saliency_bn).or_else(|| self.paste.as_ref()?.saliency_bn()).unwrap_or_default()
+        self.region
+            .as_ref()
+            .and_then(MethodSpec::saliency_bn)
+            .or_else(|| self.paste.as_ref()?.saliency_bn())
+            .unwrap_or_default()
     }
 
     pub fn is_none(&self) -> bool {

@@ -66,8 +66,8 @@ mod args;
 mod chain;
 mod check;
 
-pub use super::sample::default_side;
 use super::ops::AutoAugmentPolicy;
+pub use super::sample::default_side;
 use crate::saliency::{BnStats, SaliencyMethod};
 use anyhow::{bail, Context, Result};
 use args::Args;
@@ -376,7 +376,6 @@ fn write_bn(f: &mut fmt::Formatter<'_>, bn: BnStats) -> fmt::Result {
         write!(f, ",saliency_bn={bn}")
     }
 }
-
 
 #[cfg(test)]
 mod tests;
