@@ -25,7 +25,7 @@
 //!   augmented view of every crop ([`crate::data::HostBatch::augmented`]);
 //! * [`apply`]: the batched apply and soft targets;
 //! * [`preview`]: the original-vs-augmented grid of `occlude preview`;
-//! * [`bench`]: apply-time measurements (`occlude bench augment`).
+//! * [`bench`](mod@bench): apply-time measurements (`occlude bench augment`).
 
 pub mod apply;
 mod augmenter;
