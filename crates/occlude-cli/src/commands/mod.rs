@@ -14,6 +14,7 @@ pub mod eval;
 pub mod models;
 pub mod preview;
 pub mod saliency;
+pub mod sample;
 pub mod train;
 
 #[derive(Subcommand)]
@@ -24,6 +25,7 @@ pub enum Command {
     Augment(augment::Args),
     Preview(preview::Args),
     Saliency(saliency::Args),
+    Sample(sample::SampleArgs),
     Data(data::Args),
     Models(models::Args),
     Bench(bench::Args),
@@ -37,6 +39,7 @@ pub fn exec(command: Command) -> Result<()> {
         Command::Augment(args) => augment::exec(args),
         Command::Preview(args) => preview::exec(args),
         Command::Saliency(args) => saliency::exec(args),
+        Command::Sample(args) => sample::exec(args),
         Command::Data(args) => data::exec(args),
         Command::Models(args) => models::exec(args),
         Command::Bench(args) => bench::exec(args),

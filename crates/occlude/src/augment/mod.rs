@@ -8,23 +8,30 @@
 //! applies a whole batch of parameters to a batch tensor on the device in one pass
 //! ([`apply::apply_batch`]). The trainer only sees [`BatchAugment`].
 //!
-//! * [`spec`]: the `cutout:n=6,s=56` syntax of `augment.method` and `--augment`;
-//! * [`sample`]: the region-level samplers (Cutout, Hide-and-Seek, Random Erasing,
-//!   CutMix, GridMask) and the [`sample::Sampler`] trait saliency-guided samplers
-//!   implement;
+//! * [`spec`]: the `cutout:n=6,s=56` syntax of `augment.method` and `--augment`,
+//!   and chains (`autoaugment:policy=cifar10+cutout+selective-paste`);
+//! * [`context`], [`sample`]: draw sites, the region-level samplers (Cutout,
+//!   Hide-and-Seek, Random Erasing, CutMix, GridMask) and the [`sample::Sampler`]
+//!   trait saliency-guided samplers implement;
 //! * [`keep`]: the saliency-guided samplers — Selective-Cut (KeepCutout,
 //!   KeepRandomErasing, KeepCutMix), Selective-Paste (KeepAutoAugment,
 //!   KeepRandAugment) and saliency-max occlusion; the trainer computes the maps
-//!   ([`crate::saliency`]) on the clean batch once per step and hands them over;
+//!   ([`crate::saliency`]) on the clean batch once per step, for the images that need
+//!   one ([`batch_saliency`]), and hands them over;
+//! * [`Augmenter`]: a spec applied to a loaded batch, stage by stage;
+//! * [`draws`]: `occlude sample`, the parameters a spec draws as JSON lines;
 //! * [`ops`]: the 8-bit image ops of AutoAugment / RandAugment (PIL semantics) and
 //!   their policies; they run in the data loader, which keeps the clean and the
 //!   augmented view of every crop ([`crate::data::HostBatch::augmented`]);
 //! * [`apply`]: the batched apply and soft targets;
 //! * [`preview`]: the original-vs-augmented grid of `occlude preview`;
-//! * [`bench`]: apply-time measurements (`occlude bench augment`).
+//! * [`bench`](mod@bench): apply-time measurements (`occlude bench augment`).
 
 pub mod apply;
+mod augmenter;
 pub mod bench;
+pub mod context;
+pub mod draws;
 pub mod keep;
 pub mod ops;
 pub mod params;
@@ -32,17 +39,16 @@ pub mod preview;
 pub mod sample;
 pub mod spec;
 
+pub use augmenter::{batch_saliency, Augmented, Augmenter, StageParams};
+
 use crate::data::HostBatch;
 use crate::models::Network;
-use crate::saliency::{self, SaliencyMaps, SaliencyMethod, Target};
 use crate::train::config::AugmentConfig;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use ops::{ImageOpsConfig, OpPolicy};
-use params::RegionParams;
-use sample::{keep_image, sampler_for, BatchContext, Sampler};
 use spec::{AugmentSpec, MethodSpec};
 
 /// The targets a batch is trained against.
@@ -174,111 +180,6 @@ pub fn image_ops_config(m: &MethodSpec) -> ImageOpsConfig {
     }
 }
 
-/// One augmented batch, before the paradigm arranges it.
-pub struct Augmented<B: Backend> {
-    /// `N × C × H × W`, every image augmented (or kept).
-    pub images: Tensor<B, 4>,
-    /// The region-level parameters of every image (`Keep` without a region method).
-    pub params: Vec<RegionParams>,
-    /// Whether each image was left untouched (`p_keep_image`).
-    pub kept: Vec<bool>,
-    /// Soft targets `N × classes` when labels were mixed.
-    pub soft_targets: Option<Vec<f32>>,
-}
-
-/// Applies an [`AugmentSpec`] to loaded batches: for every image, keep it with
-/// probability `p_keep_image`; otherwise use its augmented view (image-level method)
-/// and then apply the region-level parameters drawn for it.
-#[derive(Debug)]
-pub struct Augmenter {
-    pub spec: AugmentSpec,
-    pub p_keep_image: f64,
-    sampler: Option<Box<dyn Sampler>>,
-    checked_size: Option<(usize, usize)>,
-}
-
-impl Augmenter {
-    pub fn new(spec: &AugmentSpec, p_keep_image: f64) -> Self {
-        Self {
-            spec: spec.clone(),
-            p_keep_image,
-            sampler: spec.region.as_ref().and_then(sampler_for),
-            checked_size: None,
-        }
-    }
-
-    /// The saliency map the region-level method samples from, if any: the caller
-    /// computes it on the clean batch and passes it to [`augment`](Self::augment).
-    pub fn saliency_method(&self) -> Option<&SaliencyMethod> {
-        self.spec.saliency()
-    }
-
-    /// Augments the batch `x` (`host.images` on a device). `saliency` holds one map
-    /// per image of `x` when [`saliency_method`](Self::saliency_method) is some.
-    pub fn augment<B: Backend>(
-        &mut self,
-        host: &HostBatch,
-        x: Tensor<B, 4>,
-        seed: u64,
-        epoch: usize,
-        classes: usize,
-        saliency: Option<&SaliencyMaps>,
-    ) -> Result<Augmented<B>> {
-        let [n, _, h, w] = host.dims;
-        if self.checked_size != Some((h, w)) {
-            self.spec.check_image_size(h, w).context("augment.method")?;
-            self.checked_size = Some((h, w));
-        }
-        let ctx = BatchContext::from_host(host, seed, epoch);
-        let kept: Vec<bool> = (0..n).map(|i| keep_image(&ctx.site(i), self.p_keep_image)).collect();
-        let augmented_view = match (&self.spec.image, &host.augmented) {
-            (None, _) => None,
-            (Some(_), Some(aug)) => {
-                Some(Tensor::<B, 4>::from_data(TensorData::new(aug.clone(), host.dims), &x.device()))
-            }
-            (Some(_), None) => {
-                bail!("the loader produced no augmented view; image-level methods need LoaderConfig::image_ops")
-            }
-        };
-        let pastes = matches!(self.spec.region, Some(MethodSpec::SelectivePaste { .. }));
-        let mut images = x;
-        if let (Some(aug), false) = (&augmented_view, pastes) {
-            let params: Vec<RegionParams> = kept
-                .iter()
-                .map(|&k| if k { RegionParams::Keep } else { RegionParams::Paste { rects: vec![] } })
-                .collect();
-            images = apply::apply_batch(images, Some(aug.clone()), &params)?;
-        }
-        let mut params = vec![RegionParams::Keep; n];
-        let mut soft_targets = None;
-        if let Some(sampler) = &self.sampler {
-            let maps = if sampler.needs_saliency() {
-                let maps = saliency.with_context(|| format!("{}: no saliency maps were computed", self.spec))?;
-                if (maps.count, maps.height, maps.width) != (n, h, w) {
-                    bail!(
-                        "{}: {} saliency maps of {}×{} for {n} images of {h}×{w}",
-                        self.spec,
-                        maps.count,
-                        maps.height,
-                        maps.width
-                    );
-                }
-                Some(maps)
-            } else {
-                None
-            };
-            params = (0..n)
-                .map(|i| if kept[i] { RegionParams::Keep } else { sampler.sample(&ctx, i, maps.map(|m| m.map(i))) })
-                .collect();
-            // Selective-Paste takes the pasted regions from the clean batch and the rest
-            // from the augmented view; every other method edits the (augmented) batch.
-            images = apply::apply_batch(images, if pastes { augmented_view } else { None }, &params)?;
-            soft_targets = apply::soft_targets(&params, &host.labels, classes);
-        }
-        Ok(Augmented { images, params, kept, soft_targets })
-    }
-}
-
 /// The trainer's [`BatchAugment`]: an [`Augmenter`] arranged by the paradigm.
 struct TrainAugment {
     paradigm: Paradigm,
@@ -295,14 +196,9 @@ impl<B: AutodiffBackend> BatchAugment<B> for TrainAugment {
             return Ok(TrainBatch { images, targets: Targets::Hard(labels) });
         }
         // The maps of the clean (preprocessed) batch with respect to the labels, on a
-        // frozen copy of the model in evaluation mode (see `crate::saliency`).
-        let maps = match self.augmenter.saliency_method() {
-            Some(method) => Some(
-                saliency::compute_host(model, images.clone(), Target::Label(labels.clone()), method)
-                    .with_context(|| format!("augment.method {}", self.augmenter.spec))?,
-            ),
-            None => None,
-        };
+        // frozen copy of the model (see `crate::saliency`), for the images whose draws
+        // read one.
+        let maps = batch_saliency(&self.augmenter, host, images.clone(), labels.clone(), model, seed, epoch)?;
         let clean = if joint { Some(images.clone()) } else { None };
         let a = self.augmenter.augment(host, images, seed, epoch, num_classes, maps.as_ref())?;
         let soft =

@@ -2,122 +2,23 @@
 //! plain-data [`RegionParams`].
 //!
 //! Every draw of image `i` comes from generators derived from
-//! `(seed, epoch, dataset index, copy)` ([`DrawSite`]), so the parameters of an
-//! image do not depend on the batch it lands in, the number of loader threads, the
-//! backend, or on `p_keep_image` (the keep decision has its own stream). The only
-//! batch-level draw is the partner permutation of label-mixing methods, derived from
-//! `(seed, epoch, batch index)`.
+//! `(seed, epoch, dataset index, copy)` ([`DrawSite`], [`BatchContext`]; see
+//! [`super::context`]).
 //!
 //! Each paper equation lives in one function whose documentation cites it:
 //! [`cutout_square`], [`hide_and_seek_grid`], [`random_erasing_box`],
-//! [`cutmix_box`], [`gridmask_params`].
+//! [`cutmix_box`], [`gridmask_params`]; the resolution-aware default size is
+//! [`default_side`]. The uniform position draws ([`uniform_centre`],
+//! [`uniform_corner`]) are shared with the saliency-guided samplers, which draw their
+//! candidates exactly as their base methods do.
 
+pub use super::context::{BatchContext, CandidateCache, DrawSite, Purpose};
 use super::keep::{KeepCutMix, KeepCutout, KeepRandomErasing, SaliencyOcclusion, SelectivePaste};
-use super::params::{Fill, GridMaskParams, HideGrid, Rect, RegionParams};
+use super::params::{GridMaskParams, HideGrid, Rect, RegionParams};
 use super::spec::{FillSpec, MethodSpec};
-use crate::data::HostBatch;
-use crate::rng::{derive_seed, rng_for, Rng, Stream};
-use rand::seq::SliceRandom;
-use rand::{Rng as _, SeedableRng};
+use crate::rng::Rng;
+use rand::Rng as _;
 use rand_distr::{Beta, Distribution};
-
-/// Independent generators of one image copy, one per purpose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum Purpose {
-    /// The method's own parameters (boxes, grid flags, λ).
-    Params = 1,
-    /// Whether the image is left untouched (`p_keep_image`).
-    KeepImage = 2,
-    /// The seed of a random fill.
-    Noise = 3,
-}
-
-/// Identifies the draws of one image copy: `(seed, epoch, dataset index, copy)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DrawSite {
-    pub seed: u64,
-    pub epoch: usize,
-    pub index: usize,
-    pub copy: usize,
-}
-
-impl DrawSite {
-    /// The generator for `purpose` at this site ([`Stream::Augment`]).
-    pub fn rng(&self, purpose: Purpose) -> Rng {
-        let base = derive_seed(self.seed, Stream::Augment, self.epoch as u64, self.index as u64, self.copy as u64);
-        Rng::seed_from_u64(derive_seed(base, Stream::Augment, purpose as u64, 0, 0))
-    }
-
-    /// Turns a fill spec into the fill of this image (a random fill gets its seed).
-    pub fn fill(&self, spec: FillSpec) -> Fill {
-        match spec {
-            FillSpec::Zero => Fill::Zero,
-            FillSpec::Constant(value) => Fill::Constant { value },
-            FillSpec::Random => Fill::Random { seed: self.rng(Purpose::Noise).random() },
-        }
-    }
-}
-
-/// What a sampler knows about the batch it samples for.
-#[derive(Clone, Debug)]
-pub struct BatchContext {
-    pub seed: u64,
-    pub epoch: usize,
-    /// Position of the batch in its epoch.
-    pub batch_index: usize,
-    /// Dataset index of every image.
-    pub indices: Vec<usize>,
-    /// Copy (batch augmentation) or pass (dataset augmentation) of every image.
-    pub copies: Vec<usize>,
-    pub height: usize,
-    pub width: usize,
-    /// Partner of every batch position for label-mixing methods: a uniformly random
-    /// permutation of the batch drawn from `(seed, epoch, batch index)`
-    /// ([`Stream::Mixing`]), as CutMix's `torch.randperm(B)`.
-    pub permutation: Vec<usize>,
-}
-
-impl BatchContext {
-    pub fn new(
-        seed: u64,
-        epoch: usize,
-        batch_index: usize,
-        indices: Vec<usize>,
-        copies: Vec<usize>,
-        height: usize,
-        width: usize,
-    ) -> Self {
-        assert_eq!(indices.len(), copies.len(), "one copy number per image");
-        let mut permutation: Vec<usize> = (0..indices.len()).collect();
-        permutation.shuffle(&mut rng_for(seed, Stream::Mixing, epoch as u64, batch_index as u64, 0));
-        Self { seed, epoch, batch_index, indices, copies, height, width, permutation }
-    }
-
-    /// The context of a loaded batch.
-    pub fn from_host(host: &HostBatch, seed: u64, epoch: usize) -> Self {
-        let [_, _, h, w] = host.dims;
-        Self::new(seed, epoch, host.batch_index, host.indices.clone(), host.copies.clone(), h, w)
-    }
-
-    pub fn len(&self) -> usize {
-        self.indices.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.indices.is_empty()
-    }
-
-    /// The draw site of batch position `i`.
-    pub fn site(&self, i: usize) -> DrawSite {
-        DrawSite { seed: self.seed, epoch: self.epoch, index: self.indices[i], copy: self.copies[i] }
-    }
-
-    /// The partner of batch position `i` for label mixing.
-    pub fn partner(&self, i: usize) -> usize {
-        self.permutation[i]
-    }
-}
 
 /// Draws the region-level parameters of images.
 ///
@@ -132,6 +33,14 @@ pub trait Sampler: Send + Sync + std::fmt::Debug {
     /// Whether [`sample`](Self::sample) needs a saliency map.
     fn needs_saliency(&self) -> bool {
         false
+    }
+
+    /// Whether [`sample`](Self::sample) reads the saliency map of image `i`. A sampler
+    /// may know it will not from the draws that do not depend on the map (Random
+    /// Erasing's coin): the trainer then computes no map for that image.
+    fn needs_map(&self, ctx: &BatchContext, i: usize) -> bool {
+        let _ = (ctx, i);
+        self.needs_saliency()
     }
 }
 
@@ -188,6 +97,58 @@ pub fn sampler_for(spec: &MethodSpec) -> Option<Box<dyn Sampler>> {
     })
 }
 
+/// The default side of Cutout's and KeepCutout's squares and of Selective-Paste's
+/// region on `h × w` images. seed 003 §4: "we set the cutout paste-back length to be 16
+/// on CIFAR-10 and 40 on ImageNet" — 16 at 32 px, 40 at 224 px. With `L = min(H, W)`:
+///
+/// * `32 ≤ L ≤ 224`: linear between the two, `16 + (L − 32)·24/192 = 12 + L/8`
+///   (20 at 64 px, 24 at 96 px, 28 at 128 px);
+/// * `L < 32`: the CIFAR share of the side, `16·L/32 = L/2` (14 at 28 px);
+/// * `L > 224`: the ImageNet share, `40·L/224` (53 at 299 px);
+///
+/// rounded to the nearest pixel, at least 1. The two anchors are not proportional
+/// (16/32 = 0.5 of the side, 40/224 ≈ 0.18), so no single share meets both; the
+/// interpolation is the simplest monotone rule that does, and outside the anchors the
+/// region keeps the share of the nearer one. The result never exceeds `L`.
+pub fn default_side(h: usize, w: usize) -> usize {
+    let l = h.min(w);
+    let s = if l < 32 {
+        l.div_ceil(2)
+    } else if l <= 224 {
+        (96 + l + 4) / 8
+    } else {
+        (5 * l + 14) / 28
+    };
+    s.clamp(1, l.max(1))
+}
+
+/// Cutout's side: `s` when given, else [`default_side`].
+pub fn cutout_side(s: Option<usize>, h: usize, w: usize) -> usize {
+    s.unwrap_or_else(|| default_side(h, w))
+}
+
+/// A pixel uniform over the `h × w` image, row then column: the centre of a Cutout
+/// square or a CutMix box.
+pub fn uniform_centre(rng: &mut Rng, h: usize, w: usize) -> (usize, usize) {
+    let cy = rng.random_range(0..h);
+    let cx = rng.random_range(0..w);
+    (cy, cx)
+}
+
+/// The top-left corner of a `bh × bw` box uniform over the positions where it fits in
+/// an `h × w` image (`0..=h−bh`, then `0..=w−bw`): Random Erasing's placement.
+pub fn uniform_corner(rng: &mut Rng, bh: usize, bw: usize, h: usize, w: usize) -> (usize, usize) {
+    let top = rng.random_range(0..=h - bh);
+    let left = rng.random_range(0..=w - bw);
+    (top, left)
+}
+
+/// A `bh × bw` box at [`uniform_corner`].
+pub fn uniform_box(rng: &mut Rng, bh: usize, bw: usize, h: usize, w: usize) -> Rect {
+    let (top, left) = uniform_corner(rng, bh, bw, h, w);
+    Rect::new(top, left, bh, bw)
+}
+
 /// One Cutout square (DeVries & Taylor 2017 §3; seed 000 §3: "the center of these
 /// patches are placed uniformly at random on the whole image, thereby allowing for
 /// some patches to overflow off the image").
@@ -197,17 +158,16 @@ pub fn sampler_for(spec: &MethodSpec) -> Option<Box<dyn Sampler>> {
 /// clipping, also for odd `s` (the reference's `cy ± s//2` loses a pixel) — and is
 /// clipped to the image.
 pub fn cutout_square(rng: &mut Rng, s: usize, h: usize, w: usize) -> Rect {
-    let cy = rng.random_range(0..h) as i64;
-    let cx = rng.random_range(0..w) as i64;
-    let half = (s / 2) as i64;
-    Rect::clipped(cy - half, cx - half, s, s, h, w)
+    let (cy, cx) = uniform_centre(rng, h, w);
+    centred_box(cy, cx, s, s, h, w)
 }
 
-/// Cutout with `n` squares of side `s` (seed 000 §3; the original uses `n = 1`).
+/// Cutout with `n` squares of side `s` (seed 000 §3; the original uses `n = 1`);
+/// `s` defaults to [`default_side`].
 #[derive(Clone, Debug)]
 pub struct Cutout {
     pub n: usize,
-    pub s: usize,
+    pub s: Option<usize>,
     pub fill: FillSpec,
 }
 
@@ -215,7 +175,8 @@ impl Sampler for Cutout {
     fn sample(&self, ctx: &BatchContext, i: usize, _: Option<&[f32]>) -> RegionParams {
         let site = ctx.site(i);
         let mut rng = site.rng(Purpose::Params);
-        let rects = (0..self.n).map(|_| cutout_square(&mut rng, self.s, ctx.height, ctx.width)).collect();
+        let s = cutout_side(self.s, ctx.height, ctx.width);
+        let rects = (0..self.n).map(|_| cutout_square(&mut rng, s, ctx.height, ctx.width)).collect();
         RegionParams::Erase { rects, fill: site.fill(self.fill) }
     }
 }
@@ -261,14 +222,21 @@ pub fn random_erasing_box(
     h: usize,
     w: usize,
 ) -> Option<Rect> {
-    for _ in 0..attempts {
-        if let Some((eh, ew)) = random_erasing_size(rng, area, ratio, h, w) {
-            let top = rng.random_range(0..=h - eh);
-            let left = rng.random_range(0..=w - ew);
-            return Some(Rect::new(top, left, eh, ew));
-        }
-    }
-    None
+    let (eh, ew) = random_erasing_fitting_size(rng, area, ratio, attempts, h, w)?;
+    Some(uniform_box(rng, eh, ew, h, w))
+}
+
+/// The size of [`random_erasing_box`]: the first of `attempts` sizes that fits
+/// ([`random_erasing_size`]), `None` when none does.
+pub fn random_erasing_fitting_size(
+    rng: &mut Rng,
+    area: [f64; 2],
+    ratio: [f64; 2],
+    attempts: usize,
+    h: usize,
+    w: usize,
+) -> Option<(usize, usize)> {
+    (0..attempts).find_map(|_| random_erasing_size(rng, area, ratio, h, w))
 }
 
 /// One attempt of [`random_erasing_box`]: the box's `(height, width)` if it fits
@@ -329,9 +297,8 @@ impl Sampler for RandomErasing {
 /// the label weights equal the pixel shares exactly.
 pub fn cutmix_box(rng: &mut Rng, alpha: f64, h: usize, w: usize) -> (Rect, f64) {
     let (bh, bw) = cutmix_size(rng, alpha, h, w);
-    let cy = rng.random_range(0..h) as i64;
-    let cx = rng.random_range(0..w) as i64;
-    let rect = Rect::clipped(cy - (bh / 2) as i64, cx - (bw / 2) as i64, bh, bw, h, w);
+    let (cy, cx) = uniform_centre(rng, h, w);
+    let rect = centred_box(cy, cx, bh, bw, h, w);
     (rect, 1.0 - rect.area() as f64 / (h * w) as f64)
 }
 

@@ -277,7 +277,7 @@ proptest! {
     ) {
         let s = 1 + ((s_frac * h.min(w) as f64) as usize).min(h.min(w) - 1);
         let c = BatchContext::new(seed, 1, 0, vec![index], vec![0], h, w);
-        let p = Cutout { n, s, fill: FillSpec::Zero }.sample(&c, 0, None);
+        let p = Cutout { n, s: Some(s), fill: FillSpec::Zero }.sample(&c, 0, None);
         let RegionParams::Erase { rects, fill } = p else { panic!("cutout gave {p:?}") };
         prop_assert_eq!(fill, Fill::Zero);
         prop_assert_eq!(rects.len(), n);
@@ -756,7 +756,7 @@ fn gridmask_occluded_fraction_matches_the_keep_ratio() {
 /// Random methods with large parameter spaces (a repeat by chance is negligible).
 fn random_methods() -> Vec<(&'static str, Box<dyn Sampler>)> {
     vec![
-        ("cutout", Box::new(Cutout { n: 3, s: 5, fill: FillSpec::Random })),
+        ("cutout", Box::new(Cutout { n: 3, s: Some(5), fill: FillSpec::Random })),
         ("hide-and-seek", Box::new(HideAndSeek { g: 8, p_keep_patch: 0.5, fill: FillSpec::Zero })),
         (
             "random-erasing",
@@ -1334,7 +1334,7 @@ fn the_occlusion_of_an_image_that_is_not_kept_is_independent_of_the_keep_decisio
     const N: usize = 20_000;
     let (h, w, s) = (10, 7, 5);
     let c = BatchContext::new(19, 0, 0, (0..N).collect(), vec![0; N], h, w);
-    let params = sample_batch(&Cutout { n: 1, s, fill: FillSpec::Zero }, &c, 0.5, None);
+    let params = sample_batch(&Cutout { n: 1, s: Some(s), fill: FillSpec::Zero }, &c, 0.5, None);
     let (mut rows, mut cols, mut m) = (vec![0usize; h], vec![0usize; w], 0usize);
     for p in params.iter().filter(|p| **p != RegionParams::Keep) {
         let RegionParams::Erase { rects, .. } = p else { unreachable!() };

@@ -33,9 +33,11 @@
 //! largest logit and for `low-res` the largest logit of the low-resolution copy: the
 //! approximation never pays for a full-resolution, full-depth forward pass.
 //!
-//! # Batch norm runs in evaluation mode — why
+//! # Batch norm runs in evaluation mode by default — why
 //!
-//! The saliency pass uses the running statistics (`Ctx { train: false, .. }`):
+//! The saliency pass uses the running statistics (`Ctx { train: false, .. }`,
+//! [`BnStats::Running`]), as the unofficial KeepAugment port does (`model.eval()`
+//! before its saliency pass):
 //!
 //! 1. *A map must belong to one image.* With batch statistics, every image's logit
 //!    depends on every other image of the batch through the batch mean and variance,
@@ -56,6 +58,16 @@
 //! so the maps of the first few hundred steps are those of a slightly stale
 //! normalisation. The samplers only rank regions of one image against each other
 //! (quantiles of region sums), which a per-image scale error does not change.
+//!
+//! [`BnStats::Batch`] (`saliency_bn=batch` in an augmentation spec) normalises with the
+//! statistics of the batch the pass sees instead — the network exactly as the training
+//! step's forward pass computes it, which seed 003 does not specify. The pass then
+//! runs the frozen copy in training mode: its own running statistics (fresh cells,
+//! see below) are updated and thrown away, the training model's are untouched, and
+//! the maps are the gradients of `Σ_n ℓ_{y_n}` through the shared batch statistics
+//! (point 1 above no longer holds). The trainer computes maps only for the images
+//! that need one (not those left untouched by `p_keep_image`), so "the batch" is
+//! those images.
 //!
 //! # Cost and isolation from training
 //!
@@ -82,8 +94,11 @@
 //! non-negative.
 
 pub mod explain;
+mod method;
 pub mod npy;
 pub mod render;
+
+pub use method::{BnStats, SaliencyMethod};
 
 use crate::models::{Ctx, Network, TapHook};
 use anyhow::{bail, Context, Result};
@@ -92,83 +107,6 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use std::fmt;
-use std::str::FromStr;
-
-/// How a saliency map is computed; see the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SaliencyMethod {
-    /// `vanilla`: channel-wise max of |∂ logit / ∂ input|.
-    Vanilla,
-    /// `gradxact:<layer>`: ‖gradient‖·‖activation‖ over channels at a named layer,
-    /// upsampled bilinearly.
-    GradXAct { layer: String },
-    /// `low-res`: vanilla saliency of a half-size bicubic copy, upsampled bilinearly.
-    LowRes,
-    /// `early-loss`: vanilla saliency of the early head's logit.
-    EarlyLoss,
-}
-
-impl SaliencyMethod {
-    /// The accepted spellings, for messages.
-    pub const SYNTAX: &'static str = "vanilla, gradxact:<layer> (e.g. gradxact:layer3.0.conv1), low-res, early-loss";
-
-    /// Parses `vanilla`, `gradxact:<layer>`, `low-res` or `early-loss`.
-    pub fn parse(s: &str) -> Result<Self> {
-        let s = s.trim();
-        let (name, arg) = match s.split_once(':') {
-            Some((name, arg)) => (name.trim(), Some(arg.trim())),
-            None => (s, None),
-        };
-        Ok(match (name, arg) {
-            ("vanilla", None) => Self::Vanilla,
-            ("low-res", None) => Self::LowRes,
-            ("early-loss", None) => Self::EarlyLoss,
-            ("gradxact", Some(layer)) if !layer.is_empty() => Self::GradXAct { layer: layer.to_string() },
-            ("gradxact", _) => bail!("saliency method {s:?}: name the layer, e.g. gradxact:layer3.0.conv1"),
-            _ => bail!("unknown saliency method {s:?}; expected one of {}", Self::SYNTAX),
-        })
-    }
-
-    /// Checks that `model` supports this method: the layer exists, or the model has an
-    /// early head.
-    pub fn check<B: Backend>(&self, model: &Network<B>) -> Result<()> {
-        match self {
-            Self::GradXAct { layer } => {
-                let names = model.tap_names();
-                if !names.iter().any(|n| n == layer) {
-                    bail!(
-                        "saliency method gradxact: this model has no layer {layer:?}; its layers are {}",
-                        names.join(", ")
-                    );
-                }
-            }
-            Self::EarlyLoss if !model.has_early_head() => bail!(
-                "saliency method early-loss needs a model with an early head: train it with model.early_head = true"
-            ),
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl FromStr for SaliencyMethod {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Self::parse(s)
-    }
-}
-
-impl fmt::Display for SaliencyMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Vanilla => write!(f, "vanilla"),
-            Self::GradXAct { layer } => write!(f, "gradxact:{layer}"),
-            Self::LowRes => write!(f, "low-res"),
-            Self::EarlyLoss => write!(f, "early-loss"),
-        }
-    }
-}
 
 /// Which logit the saliency differentiates.
 #[derive(Clone, Debug)]
@@ -206,8 +144,19 @@ pub fn compute<B: AutodiffBackend>(
     target: Target<B>,
     method: &SaliencyMethod,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
+    compute_with(model, images, target, method, BnStats::Running)
+}
+
+/// [`compute`] with the batch-norm statistics `bn`.
+pub fn compute_with<B: AutodiffBackend>(
+    model: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+    bn: BnStats,
+) -> Result<Tensor<B::InnerBackend, 3>> {
     method.check(model)?;
-    compute_frozen(&frozen(model), images, target, method)
+    compute_frozen_with(&frozen(model), images, target, method, bn)
 }
 
 /// [`compute`] on a model already made by [`frozen`].
@@ -216,6 +165,17 @@ pub fn compute_frozen<B: AutodiffBackend>(
     images: Tensor<B, 4>,
     target: Target<B>,
     method: &SaliencyMethod,
+) -> Result<Tensor<B::InnerBackend, 3>> {
+    compute_frozen_with(frozen, images, target, method, BnStats::Running)
+}
+
+/// [`compute_frozen`] with the batch-norm statistics `bn`.
+pub fn compute_frozen_with<B: AutodiffBackend>(
+    frozen: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
     method.check(frozen)?;
     let [n, c, h, w] = images.dims();
@@ -230,13 +190,13 @@ pub fn compute_frozen<B: AutodiffBackend>(
     // Re-wrapped from the inner backend: untracked, whatever `images` was linked to.
     let x = images.inner();
     match method {
-        SaliencyMethod::Vanilla => Ok(channel_max_abs(input_gradient(frozen, x, &target, false)?)),
-        SaliencyMethod::EarlyLoss => Ok(channel_max_abs(input_gradient(frozen, x, &target, true)?)),
+        SaliencyMethod::Vanilla => Ok(channel_max_abs(input_gradient(frozen, x, &target, false, bn)?)),
+        SaliencyMethod::EarlyLoss => Ok(channel_max_abs(input_gradient(frozen, x, &target, true, bn)?)),
         SaliencyMethod::LowRes => {
-            let map = channel_max_abs(input_gradient(frozen, downsample(x, h, w), &target, false)?);
+            let map = channel_max_abs(input_gradient(frozen, downsample(x, h, w), &target, false, bn)?);
             Ok(upsample(map, h, w))
         }
-        SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer),
+        SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer, bn),
     }
 }
 
@@ -300,9 +260,10 @@ fn input_gradient<B: AutodiffBackend>(
     x: Tensor<B::InnerBackend, 4>,
     target: &Target<B>,
     early: bool,
+    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 4>> {
     let x = Tensor::<B, 4>::from_inner(x).require_grad();
-    let mut ctx = Ctx::eval();
+    let mut ctx = Ctx { train: bn.train(), ..Ctx::eval() };
     let logits = if early {
         frozen.forward_early(x.clone(), &mut ctx).context("saliency early-loss: the model has no early head")?
     } else {
@@ -342,11 +303,12 @@ fn grad_x_act<B: AutodiffBackend>(
     x: Tensor<B::InnerBackend, 4>,
     target: &Target<B>,
     layer: &str,
+    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
     let [_, _, h, w] = x.dims();
     let mut probe = Probe::<B> { layer: layer.to_string(), leaf: None };
     let logits = {
-        let mut ctx = Ctx::eval().with_hook(&mut probe);
+        let mut ctx = Ctx { train: bn.train(), ..Ctx::eval() }.with_hook(&mut probe);
         frozen.forward_with(Tensor::from_inner(x), &mut ctx).0
     };
     let leaf =
@@ -388,6 +350,12 @@ impl SaliencyMaps {
     pub fn to_vecs(&self) -> Vec<Vec<f32>> {
         (0..self.count).map(|i| self.map(i).to_vec()).collect()
     }
+
+    /// The maps of images `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        let values = indices.iter().flat_map(|&i| self.map(i).iter().copied()).collect();
+        Self { count: indices.len(), height: self.height, width: self.width, values }
+    }
 }
 
 /// [`compute`], read back to the host.
@@ -400,5 +368,19 @@ pub fn compute_host<B: AutodiffBackend>(
     SaliencyMaps::from_tensor(compute(model, images, target, method)?)
 }
 
+/// [`compute_with`], read back to the host.
+pub fn compute_host_with<B: AutodiffBackend>(
+    model: &Network<B>,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+    bn: BnStats,
+) -> Result<SaliencyMaps> {
+    SaliencyMaps::from_tensor(compute_with(model, images, target, method, bn)?)
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bn_tests;

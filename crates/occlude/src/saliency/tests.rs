@@ -10,12 +10,12 @@ use burn::module::{ModuleMapper, Param};
 use burn::tensor::{DType, Distribution, TensorData};
 use std::collections::HashMap;
 
-type I = CpuBackend;
-type A = CpuAutodiff;
+pub(super) type I = CpuBackend;
+pub(super) type A = CpuAutodiff;
 
 /// A resnet8 (early head on) whose batch-norm running statistics are not the initial
 /// 0 and 1: a few training-mode passes on random batches move them.
-fn tiny_model(channels: usize, classes: usize, seed: u64) -> Network<I> {
+pub(super) fn tiny_model(channels: usize, classes: usize, seed: u64) -> Network<I> {
     let device = Default::default();
     I::seed(&device, seed);
     let mut cfg = ModelConfig::new("resnet8");
@@ -38,11 +38,11 @@ impl ModuleMapper<I> for CastF64 {
     }
 }
 
-fn to_f64(model: Network<I>) -> Network<I> {
+pub(super) fn to_f64(model: Network<I>) -> Network<I> {
     model.map(&mut CastF64)
 }
 
-fn host(t: Tensor<I, 3>) -> Vec<f64> {
+pub(super) fn host(t: Tensor<I, 3>) -> Vec<f64> {
     t.into_data().convert::<f64>().into_vec::<f64>().unwrap()
 }
 
@@ -50,17 +50,17 @@ fn host4(t: Tensor<I, 4>) -> Vec<f64> {
     t.into_data().convert::<f64>().into_vec::<f64>().unwrap()
 }
 
-fn labels<B: Backend>(v: &[i64]) -> Tensor<B, 1, Int> {
+pub(super) fn labels<B: Backend>(v: &[i64]) -> Tensor<B, 1, Int> {
     Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), &Default::default())
 }
 
-fn images_f64(n: usize, c: usize, h: usize, w: usize, seed: u64) -> Tensor<I, 4> {
+pub(super) fn images_f64(n: usize, c: usize, h: usize, w: usize, seed: u64) -> Tensor<I, 4> {
     let device = Default::default();
     I::seed(&device, seed);
     Tensor::<I, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device).cast(DType::F64)
 }
 
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
     let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
@@ -326,7 +326,7 @@ fn a_batch_gives_each_image_its_own_map() {
     }
 }
 
-fn snapshot(model: &Network<A>) -> Vec<(String, TensorData)> {
+pub(super) fn snapshot(model: &Network<A>) -> Vec<(String, TensorData)> {
     named_tensors::<I, _>(&model.valid())
 }
 
