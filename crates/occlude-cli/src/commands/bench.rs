@@ -58,6 +58,9 @@ pub enum BenchCommand {
         /// Where the runs are written
         #[arg(long, default_value = "runs/bench-epoch")]
         out: PathBuf,
+        /// Backend: flex (default CPU) or cuda (needs --features cuda)
+        #[arg(long, default_value = "flex")]
+        backend: String,
     },
     /// Time the augmentation of a random batch: drawing parameters, rendering, device apply
     #[command(long_about = "Time the augmentation of a random batch, one JSON line per method and batch \
@@ -112,7 +115,7 @@ pub fn exec(args: Args) -> Result<()> {
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
-        BenchCommand::Epoch { config, augments, epochs, out } => {
+        BenchCommand::Epoch { config, augments, epochs, out, backend } => {
             let mut cfg = occlude::train::config::RunConfig::load(&config)?;
             if let Some(e) = epochs {
                 cfg.epochs = e;
@@ -129,13 +132,15 @@ pub fn exec(args: Args) -> Result<()> {
             } else {
                 augments
             };
-            let results = occlude::bench::epoch_time::<occlude::backend::CpuAutodiff>(
-                &cfg,
-                &augments,
-                &out,
-                &Default::default(),
-                "cpu (flex)",
-            )?;
+            use occlude::bench::epoch_time;
+            let results = match backend.as_str() {
+                "flex" | "cpu" => {
+                    epoch_time::<occlude::backend::CpuAutodiff>(&cfg, &augments, &out, &Default::default(), "cpu (flex)")?
+                }
+                #[cfg(feature = "cuda")]
+                "cuda" => epoch_time::<occlude::backend::CudaAutodiff>(&cfg, &augments, &out, &Default::default(), "cuda")?,
+                other => bail!("--backend {other:?}: not available in this build (flex always; cuda needs --features cuda)"),
+            };
             for r in results {
                 println!("{}", serde_json::to_string(&r)?);
             }

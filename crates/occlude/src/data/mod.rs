@@ -14,6 +14,7 @@ pub mod image_folder;
 pub mod loader;
 pub mod preprocess;
 pub mod spec;
+pub mod synth;
 
 pub use loader::{HostBatch, Loader, LoaderConfig};
 pub use preprocess::{Normalization, Preprocess};
