@@ -226,6 +226,9 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
     let classes = splits.num_classes;
     let early = model.has_early_head();
     let log_every = cfg.train.log_every_steps;
+    // Stochastic layers draw from (seed, step); schedules see step / total steps.
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let ctx_at = |seed: u64, step: usize| Ctx::train_at(seed, step, total_steps);
 
     for epoch in state.epoch..cfg.epochs {
         let bar = progress_bar(steps_per_epoch, epoch, cfg.epochs, opts.quiet);
@@ -260,7 +263,7 @@ pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &Tra
             let n = step_batch.images.dims()[0];
             lr = schedule::learning_rate(&cfg.schedule, cfg.optimizer.lr, state.step, steps_per_epoch, cfg.epochs);
             let (logits, early_logits) =
-                model.forward_with(step_batch.images, &mut Ctx::train().with_early_head(early));
+                model.forward_with(step_batch.images, &mut ctx_at(cfg.seed, state.step).with_early_head(early));
             let mut loss = loss::cross_entropy(logits.clone(), &step_batch.targets, cfg.train.label_smoothing);
             if let Some(e) = early_logits {
                 let head = loss::cross_entropy(e, &step_batch.targets, cfg.train.label_smoothing);
