@@ -549,8 +549,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models => {
-            for (name, about) in occlude::models::ARCHITECTURES {
-                println!("{name:16} {about}");
+            for row in occlude::models::catalog()? {
+                println!("{}", row.display());
             }
             Ok(())
         }

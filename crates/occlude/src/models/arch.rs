@@ -29,7 +29,7 @@ pub const ARCHITECTURES: &[(&str, &str)] = &[
     ),
     (
         "pyramidnet-272-a200",
-        "PyramidNet-272 α=200 bottleneck + ShakeDrop, 26.0 M parameters; seed 003 (family pyramidnet-D-aA, D = 9n+2)",
+        "PyramidNet-272 α=200 bottleneck + ShakeDrop, 26.0 M parameters (AutoAugment: 26.2 M); seed 003 (family pyramidnet-D-aA, D = 9n+2)",
     ),
 ];
 
@@ -115,6 +115,22 @@ pub struct ArchInfo {
     pub classes: usize,
     /// Named taps, in forward order (layers for `saliency=gradxact:<tap>`).
     pub taps: Vec<String>,
+}
+
+impl ArchInfo {
+    /// The row as `occlude models` prints it: name, parameters, description, then the
+    /// taps ([`summarize_taps`]) on an indented line.
+    pub fn display(&self) -> String {
+        format!(
+            "{:22} {:>8.2} M params ({} classes)  {}\n{:22} taps: {}",
+            self.name,
+            self.params as f64 / 1e6,
+            self.classes,
+            self.about,
+            "",
+            summarize_taps(&self.taps)
+        )
+    }
 }
 
 /// Every architecture of [`ARCHITECTURES`] with its parameter count (ImageNet
