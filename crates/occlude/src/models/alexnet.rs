@@ -96,9 +96,9 @@ impl<B: Backend> AlexNet<B> {
 
     /// Convolutions `from..to` (0-based) with their ReLUs, taps and pools.
     fn features(&self, mut h: Tensor<B, 4>, from: usize, to: usize, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
-        for i in from..to {
-            h = ctx.tap(|| format!("conv{}", i + 1), relu(self.convs[i].forward(h)));
-            if LAYERS[i].4 {
+        for (i, (conv, layer)) in self.convs.iter().zip(&LAYERS).enumerate().take(to).skip(from) {
+            h = ctx.tap(|| format!("conv{}", i + 1), relu(conv.forward(h)));
+            if layer.4 {
                 h = max_pool_if_fits(h, 3, 2);
             }
         }

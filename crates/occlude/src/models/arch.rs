@@ -68,16 +68,19 @@ impl Arch {
                 } else if let Some(rest) = a.strip_prefix("wrn-") {
                     let (d, k) = rest.split_once('-').unwrap_or((rest, ""));
                     let (depth, widen) = (number(d).unwrap_or(0), number(k).unwrap_or(0));
-                    (depth >= 10 && (depth - 4) % 6 == 0 && widen >= 1).then_some(Self::Wrn { depth, widen })
+                    (depth >= 10 && (depth - 4).is_multiple_of(6) && widen >= 1).then_some(Self::Wrn { depth, widen })
                 } else if let Some(rest) = a.strip_prefix("shake-shake-") {
                     let (d, w) = rest.split_once("-2x").unwrap_or((rest, ""));
                     let (depth, width) = (number(d).unwrap_or(0), w.strip_suffix('d').and_then(number).unwrap_or(0));
-                    (depth >= 8 && (depth - 2) % 6 == 0 && width >= 1).then_some(Self::ShakeShake { depth, width })
+                    (depth >= 8 && (depth - 2).is_multiple_of(6) && width >= 1)
+                        .then_some(Self::ShakeShake { depth, width })
                 } else if let Some(rest) = a.strip_prefix("pyramidnet-") {
                     let (d, al) = rest.split_once("-a").unwrap_or((rest, ""));
                     let (depth, alpha) = (number(d).unwrap_or(0), number(al));
                     match alpha {
-                        Some(alpha) if depth >= 11 && (depth - 2) % 9 == 0 => Some(Self::PyramidNet { depth, alpha }),
+                        Some(alpha) if depth >= 11 && (depth - 2).is_multiple_of(9) => {
+                            Some(Self::PyramidNet { depth, alpha })
+                        }
                         _ => None,
                     }
                 } else {
@@ -158,7 +161,9 @@ pub fn catalog() -> Result<Vec<ArchInfo>> {
 /// Tap names summarised by pattern: runs of digits that vary become `{lo..hi}`
 /// (`layer{1..4}.{0..5}.conv{1..3}`), patterns in order of first appearance.
 pub fn summarize_taps(names: &[String]) -> String {
-    let mut patterns: Vec<(Vec<String>, Vec<(usize, usize)>)> = Vec::new();
+    // (literal text between numbers, (min, max) of each number) per pattern.
+    type Pattern = (Vec<String>, Vec<(usize, usize)>);
+    let mut patterns: Vec<Pattern> = Vec::new();
     for name in names {
         let mut text = vec![String::new()];
         let mut nums = Vec::new();

@@ -183,6 +183,7 @@ impl<B: Backend> Conv<B> {
     /// A `kh × kw` convolution from `in_ch` to `out_ch` channels; the weight is drawn
     /// from `init` (fan-in `in_ch·kh·kw`, fan-out `out_ch·kh·kw`), the bias, if any,
     /// uniformly in `±1/√fan_in` (PyTorch's default).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         in_ch: usize,
         out_ch: usize,

@@ -18,6 +18,9 @@ use burn::prelude::*;
 /// A classifier: one type for training, saliency and checkpoints whatever the
 /// architecture. The variant names are the first component of every tensor path
 /// (`resnet.stages.0.1.conv1.weight`, `wrn.stages.…`), hence lower case.
+// Built once per run and moved, never stored in bulk: the size difference between
+// variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Network<B: Backend> {
     resnet(ResNet<B>),

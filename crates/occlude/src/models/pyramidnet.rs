@@ -110,7 +110,7 @@ impl<B: Backend> PyramidNet<B> {
         early_head: bool,
         device: &B::Device,
     ) -> Self {
-        assert!(depth >= 11 && (depth - 2) % 9 == 0, "bottleneck PyramidNet depth must be 9n+2");
+        assert!(depth >= 11 && (depth - 2).is_multiple_of(9), "bottleneck PyramidNet depth must be 9n+2");
         let n = (depth - 2) / 9;
         let total = 3 * n;
         let add = alpha as f64 / total as f64;

@@ -145,7 +145,7 @@ impl<B: Backend> ShakeShake<B> {
         early_head: bool,
         device: &B::Device,
     ) -> Self {
-        assert!(depth >= 8 && (depth - 2) % 6 == 0 && width >= 1, "Shake-Shake depth must be 6n+2");
+        assert!(depth >= 8 && (depth - 2).is_multiple_of(6) && width >= 1, "Shake-Shake depth must be 6n+2");
         let n = (depth - 2) / 6;
         let mut in_ch = 16;
         let stages = [width, 2 * width, 4 * width]

@@ -241,7 +241,8 @@ fn configuration_errors_name_the_field() {
         f(&mut c);
         c.validate().map(|_| ()).map_err(|e| e.to_string())
     };
-    let cases: [(&str, &dyn Fn(&mut ModelConfig), &str); 6] = [
+    type Case<'a> = (&'a str, &'a dyn Fn(&mut ModelConfig), &'a str);
+    let cases: [Case; 6] = [
         ("resnet21", &|_| {}, "model.arch"),
         ("wrn-28-10", &|c| c.regularizer = Some("dropout:p_keep=0.9".into()), "model.regularizer"),
         ("resnet50", &|c| c.regularizer = Some("dropout:p_keep=2".into()), "model.regularizer"),

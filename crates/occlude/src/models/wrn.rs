@@ -81,7 +81,7 @@ impl<B: Backend> WideResNet<B> {
         early_head: bool,
         device: &B::Device,
     ) -> Self {
-        assert!(depth >= 10 && (depth - 4) % 6 == 0 && widen >= 1, "WRN depth must be 6n+4");
+        assert!(depth >= 10 && (depth - 4).is_multiple_of(6) && widen >= 1, "WRN depth must be 6n+4");
         let n = (depth - 4) / 6;
         let widths = [16 * widen, 32 * widen, 64 * widen];
         let mut in_ch = 16;

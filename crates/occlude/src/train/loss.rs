@@ -57,13 +57,13 @@ mod tests {
         let z = Tensor::<CpuBackend, 2>::from_floats([[0.5, -1.0, 2.0, 0.0], [1.5, 0.2, -0.3, 0.9]], &device);
         let hard = |row: usize, label: i64| -> f64 {
             let y = Tensor::<CpuBackend, 1, Int>::from_ints([label], &device);
-            cross_entropy(z.clone().slice([row..row + 1]), &Targets::Hard(y), eps).into_scalar() as f64
+            cross_entropy(z.clone().narrow(0, row, 1), &Targets::Hard(y), eps).into_scalar() as f64
         };
         // Row 0: the clean copy of an image of class 2; row 1: its CutMix copy,
         // λ·class 2 + (1 − λ)·class 0.
         let q = Tensor::<CpuBackend, 2>::from_floats([[0.0, 0.0, 1.0, 0.0], [1.0 - lam, 0.0, lam, 0.0]], &device);
         let got = cross_entropy(z.clone(), &Targets::Soft(q), eps).into_scalar() as f64;
-        let want = (hard(0, 2) + lam as f64 * hard(1, 2) + (1.0 - lam) as f64 * hard(1, 0)) / 2.0;
+        let want = (hard(0, 2) + lam * hard(1, 2) + (1.0 - lam) * hard(1, 0)) / 2.0;
         assert!((got - want).abs() < 1e-5, "{got} {want}");
         // Smoothing is applied once: ε = 0 on pre-smoothed targets gives the same loss.
         let k = 4.0;
