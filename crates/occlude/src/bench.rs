@@ -82,12 +82,16 @@ pub fn train_step_with_saliency<B: AutodiffBackend>(
     let labels: Vec<i64> = (0..cfg.batch).map(|i| (i % cfg.classes) as i64).collect();
     let y_int = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [cfg.batch]), device);
     let y = Targets::Hard(y_int.clone());
+    let total = cfg.warmup_steps + cfg.steps;
+    let mut step_index = 0;
     let mut step = |model: Network<B>| -> Result<Network<B>> {
+        step_index += 1;
         if let Some(method) = saliency {
             let maps = crate::saliency::compute_host(&model, x.clone(), Target::Label(y_int.clone()), method)?;
             std::hint::black_box(maps.values.len());
         }
-        let (logits, early_logits) = model.forward_with(x.clone(), &mut Ctx::train().with_early_head(early));
+        let mut ctx = Ctx::train_at(0, step_index - 1, total).with_early_head(early);
+        let (logits, early_logits) = model.forward_with(x.clone(), &mut ctx);
         let mut loss = cross_entropy(logits, &y, 0.0);
         if let Some(e) = early_logits {
             loss = loss + cross_entropy(e, &y, 0.0).mul_scalar(0.3);

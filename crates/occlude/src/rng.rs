@@ -33,6 +33,9 @@ pub enum Stream {
     Mixing = 6,
     /// Subset selection (building data subsets).
     Subset = 7,
+    /// Stochastic layers of a model (Shake-Shake, ShakeDrop, Dropout family), per
+    /// optimiser step: `(seed, Model, step, site)`.
+    Model = 8,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer with good avalanche.

@@ -134,12 +134,20 @@ pub fn exec(args: Args) -> Result<()> {
             };
             use occlude::bench::epoch_time;
             let results = match backend.as_str() {
-                "flex" | "cpu" => {
-                    epoch_time::<occlude::backend::CpuAutodiff>(&cfg, &augments, &out, &Default::default(), "cpu (flex)")?
-                }
+                "flex" | "cpu" => epoch_time::<occlude::backend::CpuAutodiff>(
+                    &cfg,
+                    &augments,
+                    &out,
+                    &Default::default(),
+                    "cpu (flex)",
+                )?,
                 #[cfg(feature = "cuda")]
-                "cuda" => epoch_time::<occlude::backend::CudaAutodiff>(&cfg, &augments, &out, &Default::default(), "cuda")?,
-                other => bail!("--backend {other:?}: not available in this build (flex always; cuda needs --features cuda)"),
+                "cuda" => {
+                    epoch_time::<occlude::backend::CudaAutodiff>(&cfg, &augments, &out, &Default::default(), "cuda")?
+                }
+                other => {
+                    bail!("--backend {other:?}: not available in this build (flex always; cuda needs --features cuda)")
+                }
             };
             for r in results {
                 println!("{}", serde_json::to_string(&r)?);

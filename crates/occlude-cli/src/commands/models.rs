@@ -7,8 +7,8 @@ use anyhow::Result;
 pub struct Args {}
 
 pub fn exec(_: Args) -> Result<()> {
-    for (name, about) in occlude::models::ARCHITECTURES {
-        println!("{name:16} {about}");
+    for row in occlude::models::catalog()? {
+        println!("{}", row.display());
     }
     Ok(())
 }

@@ -11,19 +11,100 @@ pub struct Ctx<'a, B: Backend> {
     /// Batch-norm mode: `true` uses batch statistics and updates the running
     /// statistics (training); `false` uses the running statistics and changes nothing.
     pub train: bool,
+    /// Whether stochastic layers (Shake-Shake, ShakeDrop, the dropout family) draw
+    /// random factors (training) or use their expectation (evaluation). Separate from
+    /// `train` so that a saliency pass can use batch statistics
+    /// (`saliency_bn=batch`) while the network stays deterministic.
+    pub stochastic: bool,
     /// Also compute the early-exit head's logits (seed 003 §3.1), when the model has one.
     pub early_head: bool,
     /// Called at every named tap; see [`TapHook`].
     pub hook: Option<&'a mut dyn TapHook<B>>,
+    /// Run seed and optimiser step of this forward pass: every stochastic layer
+    /// (Shake-Shake, ShakeDrop, Dropout, SpatialDropout, DropBlock) draws from
+    /// `(seed, step, site)`, `site` counting the draws of the pass in forward order
+    /// (see [`Ctx::draw_site`]).
+    pub seed: u64,
+    pub step: u64,
+    /// Fraction of training done, in `[0, 1]`, for schedules (DropBlock's linear
+    /// keep-probability ramp). `1` when unknown: the configured value applies.
+    pub progress: f64,
+    draws: u64,
 }
 
 impl<'a, B: Backend> Ctx<'a, B> {
+    /// Training mode with the draws of seed 0, step 0 (tests, benchmarks); the
+    /// training loop uses [`Ctx::train_at`].
     pub fn train() -> Self {
-        Self { train: true, early_head: false, hook: None }
+        Self::train_at(0, 0, 0)
+    }
+
+    /// Training mode for optimiser step `step` (0-based) of `total_steps` of the run
+    /// seeded `seed`: stochastic layers draw from `(seed, step)`, schedules see
+    /// `progress = step / total_steps` (1 when `total_steps` is 0).
+    pub fn train_at(seed: u64, step: usize, total_steps: usize) -> Self {
+        let progress = if total_steps == 0 { 1.0 } else { (step as f64 / total_steps as f64).min(1.0) };
+        Self {
+            train: true,
+            stochastic: true,
+            early_head: false,
+            hook: None,
+            seed,
+            step: step as u64,
+            progress,
+            draws: 0,
+        }
     }
 
     pub fn eval() -> Self {
-        Self { train: false, early_head: false, hook: None }
+        Self {
+            train: false,
+            stochastic: false,
+            early_head: false,
+            hook: None,
+            seed: 0,
+            step: 0,
+            progress: 1.0,
+            draws: 0,
+        }
+    }
+
+    /// Evaluation with batch statistics in batch norm when `batch_stats` (which also
+    /// updates the running statistics: use it on a copy of the model); stochastic
+    /// layers stay at their expectation.
+    pub fn eval_with_batch_stats(batch_stats: bool) -> Self {
+        Self { train: batch_stats, ..Self::eval() }
+    }
+
+    /// The next draw site of this pass (0, 1, 2, … in forward order). The forward
+    /// order of a network is fixed, so a site names the same layer at every step.
+    pub fn draw_site(&mut self) -> u64 {
+        self.draws += 1;
+        self.draws - 1
+    }
+
+    /// Draw sites used so far in this pass.
+    pub fn draws(&self) -> u64 {
+        self.draws
+    }
+
+    /// A host generator for the next draw site, seeded by
+    /// `(seed, Stream::Model, step, site)` like every other draw in occlude: for
+    /// per-image scalars (Shake-Shake's α and β, ShakeDrop's gate), which are then
+    /// identical on every backend.
+    pub fn rng(&mut self) -> crate::rng::Rng {
+        let site = self.draw_site();
+        crate::rng::rng_for(self.seed, crate::rng::Stream::Model, self.step, site, 0)
+    }
+
+    /// Seeds the backend's generator for the next draw site with
+    /// `derive_seed(seed, Stream::Model, step, site)`, for element-wise masks drawn on
+    /// the device (a host draw would upload every mask, gigabytes per step for
+    /// ResNet-50's DropBlock at 224 px). The masks are then a function of
+    /// `(seed, step, site)` for a given backend.
+    pub fn seed_backend(&mut self, device: &B::Device) {
+        let site = self.draw_site();
+        B::seed(device, crate::rng::derive_seed(self.seed, crate::rng::Stream::Model, self.step, site, 0));
     }
 
     pub fn with_hook(mut self, hook: &'a mut dyn TapHook<B>) -> Self {

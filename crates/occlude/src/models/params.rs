@@ -71,11 +71,12 @@ impl<B: Backend> ModuleVisitor<B> for Shapes {
         self.stack.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        self.out.push((self.stack.path(), param.val().dims().to_vec()));
+        self.out.push((self.stack.path(), param.lazy_shape().to_vec()));
     }
 }
 
-/// Paths and shapes of every float tensor, without reading values.
+/// Paths and shapes of every float tensor, without reading values (parameters not yet
+/// initialised stay so: a model can be built only to count its parameters).
 pub fn named_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
     let mut c = Shapes { stack: PathStack::default(), out: Vec::new() };
     module.visit(&mut c);
@@ -85,6 +86,21 @@ pub fn named_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<us
 /// Number of trainable parameters (what PyTorch's `sum(p.numel())` reports).
 pub fn trainable_param_count<B: Backend, M: Module<B>>(module: &M) -> usize {
     named_shapes::<B, M>(module).iter().filter(|(p, _)| !is_buffer(p)).map(|(_, s)| s.iter().product::<usize>()).sum()
+}
+
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Initialises every lazily initialised parameter now, in visiting order. Without
+/// this, burn draws initial weights at their first use, interleaved with whatever
+/// else uses the backend's generator during the first step.
+pub fn materialize<B: Backend, M: Module<B>>(module: &M) {
+    module.visit(&mut Materialize);
 }
 
 struct Load<'a> {

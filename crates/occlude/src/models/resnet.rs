@@ -11,12 +11,23 @@
 //! Named taps, as in PyTorch: `stem`, `maxpool`, `layer{s}.{b}.conv1` (convolution
 //! output before batch norm, the layers seed 000 §4.4 uses), `layer{s}.{b}.conv2`,
 //! `layer{s}.{b}` (block output) with stages numbered from 1.
+//!
+//! With `model.regularizer` (seed 000 §4.5), a Dropout-family module follows every
+//! convolution of the last two stages (ResNet-50: stages 3 and 4, torchvision's
+//! `layer3` and `layer4`, Ghiasi et al.'s "groups 3 and 4"), as the DropBlock
+//! authors' reference ResNet places it: after the batch norm (and its ReLU) of each
+//! convolution, and, for DropBlock only, also on every shortcut of those stages
+//! (after the projection's batch norm, or on the identity). Basic blocks get the
+//! same treatment (after `bn1`+ReLU, after `bn2`, shortcut).
 
+use super::common::{global_pool, lazy_dims, linear_out};
 use super::layers::{conv, BatchNorm, Conv, Ctx};
+use super::regularize::{Regularizer, RegularizerKind};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
+use burn::tensor::activation::relu;
+use burn::tensor::module::max_pool2d;
 
 /// How a block's shortcut matches shapes when they change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,10 +130,19 @@ pub struct Block<B: Backend> {
     /// Option-A shortcut: spatial stride and channels to add (0 when unused).
     pad_stride: usize,
     pad_channels: usize,
+    /// The Dropout-family module after each convolution (last two stages only).
+    reg: Option<Regularizer>,
 }
 
 impl<B: Backend> Block<B> {
-    fn new(spec: &ResNetSpec, in_ch: usize, width: usize, stride: usize, device: &B::Device) -> Self {
+    fn new(
+        spec: &ResNetSpec,
+        in_ch: usize,
+        width: usize,
+        stride: usize,
+        reg: Option<Regularizer>,
+        device: &B::Device,
+    ) -> Self {
         let out_ch = width * spec.expansion();
         let (conv1, conv2, conv3) = if spec.bottleneck {
             (
@@ -153,22 +173,43 @@ impl<B: Backend> Block<B> {
             projection,
             pad_stride,
             pad_channels,
+            reg,
+        }
+    }
+
+    fn regularize(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
+        match &self.reg {
+            Some(r) => r.apply(h, ctx),
+            None => h,
         }
     }
 
     fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>, name: &dyn Fn() -> String) -> Tensor<B, 4> {
-        let shortcut = self.shortcut(x.clone(), ctx.train);
+        let mut shortcut = self.shortcut(x.clone(), ctx.train);
+        if let Some(r @ Regularizer { kind: RegularizerKind::DropBlock { .. }, .. }) = &self.reg {
+            shortcut = r.apply(shortcut, ctx);
+        }
         let h = ctx.tap(|| format!("{}.conv1", name()), self.conv1.forward(x));
-        let h = self.bn1.forward_relu(h, ctx.train);
+        let h = self.regularize(self.bn1.forward_relu(h, ctx.train), ctx);
         let h = ctx.tap(|| format!("{}.conv2", name()), self.conv2.forward(h));
-        let out = if let (Some(c3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            let h = self.bn2.forward_relu(h, ctx.train);
-            let h3 = ctx.tap(|| format!("{}.conv3", name()), c3.forward(h));
-            bn3.forward_add_relu(h3, shortcut, ctx.train)
-        } else {
-            self.bn2.forward_add_relu(h, shortcut, ctx.train)
+        let out = match (&self.conv3, &self.bn3) {
+            (Some(c3), Some(bn3)) => {
+                let h = self.regularize(self.bn2.forward_relu(h, ctx.train), ctx);
+                let h3 = ctx.tap(|| format!("{}.conv3", name()), c3.forward(h));
+                self.tail(bn3, h3, shortcut, ctx)
+            }
+            _ => self.tail(&self.bn2, h, shortcut, ctx),
         };
         ctx.tap(name, out)
+    }
+
+    /// `relu(reg(bn(h)) + shortcut)`: fused into one pass when there is no regulariser
+    /// between the batch norm and the sum.
+    fn tail(&self, bn: &BatchNorm<B>, h: Tensor<B, 4>, shortcut: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
+        match &self.reg {
+            None => bn.forward_add_relu(h, shortcut, ctx.train),
+            Some(_) => relu(self.regularize(bn.forward(h, ctx.train), ctx) + shortcut),
+        }
     }
 
     fn shortcut(&self, x: Tensor<B, 4>, train: bool) -> Tensor<B, 4> {
@@ -206,22 +247,26 @@ pub struct ResNet<B: Backend> {
 }
 
 impl<B: Backend> ResNet<B> {
+    /// `regularizer` goes into the last two stages (see the module documentation).
     pub fn new(
         spec: &ResNetSpec,
         in_channels: usize,
         num_classes: usize,
         early_head: bool,
+        regularizer: Option<&Regularizer>,
         device: &B::Device,
     ) -> Self {
         let (k, stride) = if spec.imagenet_stem { (7, 2) } else { (3, 1) };
         let stem = conv(in_channels, spec.stem_channels, k, stride, device);
         let mut in_ch = spec.stem_channels;
         let mut stages = Vec::new();
+        let stages_n = spec.stage_channels.len();
         for (s, (&width, &blocks)) in spec.stage_channels.iter().zip(&spec.blocks_per_stage).enumerate() {
             let mut stage = Vec::new();
+            let reg = regularizer.filter(|_| s + 2 >= stages_n).cloned();
             for b in 0..blocks {
                 let stride = if b == 0 && s > 0 { 2 } else { 1 };
-                stage.push(Block::new(spec, in_ch, width, stride, device));
+                stage.push(Block::new(spec, in_ch, width, stride, reg.clone(), device));
                 in_ch = width * spec.expansion();
             }
             stages.push(stage);
@@ -242,12 +287,12 @@ impl<B: Backend> ResNet<B> {
 
     /// Channels of the images the network takes.
     pub fn input_channels(&self) -> usize {
-        self.stem.weight.val().dims()[1]
+        lazy_dims(&self.stem.weight)[1]
     }
 
     /// Number of classes (width of the logits).
     pub fn num_classes(&self) -> usize {
-        self.fc.weight.val().dims()[1]
+        linear_out(&self.fc)
     }
 
     /// The stem and the first stage: the input of the early-exit head.
@@ -307,10 +352,4 @@ impl<B: Backend> ResNet<B> {
         }
         names
     }
-}
-
-/// Global average pooling to a `N×C` matrix.
-fn global_pool<B: Backend>(h: Tensor<B, 4>) -> Tensor<B, 2> {
-    let [n, c, _, _] = h.dims();
-    adaptive_avg_pool2d(h, [1, 1]).reshape([n, c])
 }

@@ -263,7 +263,7 @@ fn input_gradient<B: AutodiffBackend>(
     bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 4>> {
     let x = Tensor::<B, 4>::from_inner(x).require_grad();
-    let mut ctx = Ctx { train: bn.train(), ..Ctx::eval() };
+    let mut ctx = Ctx::eval_with_batch_stats(bn.train());
     let logits = if early {
         frozen.forward_early(x.clone(), &mut ctx).context("saliency early-loss: the model has no early head")?
     } else {
@@ -308,7 +308,7 @@ fn grad_x_act<B: AutodiffBackend>(
     let [_, _, h, w] = x.dims();
     let mut probe = Probe::<B> { layer: layer.to_string(), leaf: None };
     let logits = {
-        let mut ctx = Ctx { train: bn.train(), ..Ctx::eval() }.with_hook(&mut probe);
+        let mut ctx = Ctx::eval_with_batch_stats(bn.train()).with_hook(&mut probe);
         frozen.forward_with(Tensor::from_inner(x), &mut ctx).0
     };
     let leaf =

@@ -109,7 +109,10 @@ impl<B: AutodiffBackend> Task<B> for Classification<B> {
         })?;
         let n = step_batch.images.dims()[0];
         let early = model.has_early_head();
-        let (logits, early_logits) = model.forward_with(step_batch.images, &mut Ctx::train().with_early_head(early));
+        // Stochastic layers (Shake-Shake, ShakeDrop, dropout family) draw from (seed, step);
+        // schedules (DropBlock's keep probability) see step / total steps.
+        let mut ctx = Ctx::train_at(self.seed, at.step, at.total_steps).with_early_head(early);
+        let (logits, early_logits) = model.forward_with(step_batch.images, &mut ctx);
         let mut loss = loss::cross_entropy(logits.clone(), &step_batch.targets, self.label_smoothing);
         if let Some(e) = early_logits {
             let head = loss::cross_entropy(e, &step_batch.targets, self.label_smoothing);

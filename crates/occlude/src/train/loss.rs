@@ -45,4 +45,33 @@ mod tests {
         let soft: f32 = cross_entropy(z, &Targets::Soft(q), 0.0).into_scalar();
         assert!((soft as f64 - ((lse1 - 3.0) + 3f64.ln()) / 2.0).abs() < 1e-5);
     }
+
+    /// Label smoothing composes with CutMix's soft targets and with joint training:
+    /// smoothing is affine with weights summing to one, so the loss of a mixed
+    /// target is the mixture of the smoothed hard losses, and a joint batch
+    /// (clean copy + CutMix copy) averages its two halves.
+    #[test]
+    fn smoothing_composes_with_soft_targets_and_joint_batches() {
+        let device = Default::default();
+        let (eps, lam) = (0.1, 0.3);
+        let z = Tensor::<CpuBackend, 2>::from_floats([[0.5, -1.0, 2.0, 0.0], [1.5, 0.2, -0.3, 0.9]], &device);
+        let hard = |row: usize, label: i64| -> f64 {
+            let y = Tensor::<CpuBackend, 1, Int>::from_ints([label], &device);
+            cross_entropy(z.clone().narrow(0, row, 1), &Targets::Hard(y), eps).into_scalar() as f64
+        };
+        // Row 0: the clean copy of an image of class 2; row 1: its CutMix copy,
+        // λ·class 2 + (1 − λ)·class 0.
+        let q = Tensor::<CpuBackend, 2>::from_floats([[0.0, 0.0, 1.0, 0.0], [1.0 - lam, 0.0, lam, 0.0]], &device);
+        let got = cross_entropy(z.clone(), &Targets::Soft(q), eps).into_scalar() as f64;
+        let want = (hard(0, 2) + lam * hard(1, 2) + (1.0 - lam) * hard(1, 0)) / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} {want}");
+        // Smoothing is applied once: ε = 0 on pre-smoothed targets gives the same loss.
+        let k = 4.0;
+        let pre = Tensor::<CpuBackend, 2>::from_floats(
+            [[0.0, 0.0, 1.0, 0.0], [1.0 - lam, 0.0, lam, 0.0]].map(|r| r.map(|v| v * (1.0 - eps) + eps / k)),
+            &device,
+        );
+        let again = cross_entropy(z, &Targets::Soft(pre), 0.0).into_scalar() as f64;
+        assert!((again - got).abs() < 1e-5, "{again} {got}");
+    }
 }
