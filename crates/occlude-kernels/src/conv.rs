@@ -71,81 +71,101 @@ fn valid_range(k: usize, s: usize, p: usize, n: usize, out: usize) -> (usize, us
 
 /// Lowers one `C_in × H × W` image into `col` (`K × P`, rows `ld` apart, `ld ≥ P`,
 /// so that several images can sit side by side).
-fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
+/// The `k_h·k_w` rows of the column matrix for one input channel `plane` (`H × W`),
+/// rows `ld` apart starting at `col[0]` (`ld ≥ P`, so that several images can sit
+/// side by side).
+fn im2col_channel(g: &ConvGeom, plane: &[f32], col: &mut [f32], ld: usize) {
     let (ho, wo) = (g.out_h(), g.out_w());
     let [sh, sw] = g.stride;
     let [ph, pw] = g.pad;
     let mut row = 0;
-    for ci in 0..g.c_in {
-        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for ky in 0..g.kh {
-            let (oy0, oy1) = valid_range(ky, sh, ph, g.h, ho);
-            for kx in 0..g.kw {
-                let (ox0, ox1) = valid_range(kx, sw, pw, g.w, wo);
-                let dst = &mut col[row * ld..row * ld + ho * wo];
-                dst[..oy0 * wo].fill(0.0);
-                dst[oy1 * wo..].fill(0.0);
-                for oy in oy0..oy1 {
-                    let iy = oy * sh + ky - ph;
-                    let d = &mut dst[oy * wo..(oy + 1) * wo];
-                    d[..ox0].fill(0.0);
-                    d[ox1..].fill(0.0);
-                    let src = &plane[iy * g.w..(iy + 1) * g.w];
-                    if sw == 1 {
-                        let ix0 = ox0 + kx - pw;
-                        d[ox0..ox1].copy_from_slice(&src[ix0..ix0 + (ox1 - ox0)]);
-                    } else {
-                        for ox in ox0..ox1 {
-                            d[ox] = src[ox * sw + kx - pw];
-                        }
+    for ky in 0..g.kh {
+        let (oy0, oy1) = valid_range(ky, sh, ph, g.h, ho);
+        for kx in 0..g.kw {
+            let (ox0, ox1) = valid_range(kx, sw, pw, g.w, wo);
+            let dst = &mut col[row * ld..row * ld + ho * wo];
+            dst[..oy0 * wo].fill(0.0);
+            dst[oy1 * wo..].fill(0.0);
+            for oy in oy0..oy1 {
+                let iy = oy * sh + ky - ph;
+                let d = &mut dst[oy * wo..(oy + 1) * wo];
+                d[..ox0].fill(0.0);
+                d[ox1..].fill(0.0);
+                let src = &plane[iy * g.w..(iy + 1) * g.w];
+                if sw == 1 {
+                    let ix0 = ox0 + kx - pw;
+                    d[ox0..ox1].copy_from_slice(&src[ix0..ix0 + (ox1 - ox0)]);
+                } else {
+                    for ox in ox0..ox1 {
+                        d[ox] = src[ox * sw + kx - pw];
                     }
                 }
-                row += 1;
             }
+            row += 1;
         }
     }
 }
 
-/// Adds the column matrix `col` (`K × P`, rows `ld` apart) back into one
-/// `C_in × H × W` image gradient `dx`, which must be zeroed first: the adjoint of
-/// [`im2col_ld`].
-fn col2im_ld(g: &ConvGeom, col: &[f32], ld: usize, dx: &mut [f32]) {
+/// Adds the `k_h·k_w` rows of one input channel at `col[0]` (`ld` apart) back into its
+/// gradient `plane` (`H × W`): the adjoint of [`im2col_channel`].
+fn col2im_channel(g: &ConvGeom, col: &[f32], ld: usize, plane: &mut [f32]) {
     let (ho, wo) = (g.out_h(), g.out_w());
     let [sh, sw] = g.stride;
     let [ph, pw] = g.pad;
     let mut row = 0;
-    for ci in 0..g.c_in {
-        let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for ky in 0..g.kh {
-            let (oy0, oy1) = valid_range(ky, sh, ph, g.h, ho);
-            for kx in 0..g.kw {
-                let (ox0, ox1) = valid_range(kx, sw, pw, g.w, wo);
-                let src = &col[row * ld..row * ld + ho * wo];
-                for oy in oy0..oy1 {
-                    let iy = oy * sh + ky - ph;
-                    let s = &src[oy * wo..(oy + 1) * wo];
-                    let d = &mut plane[iy * g.w..(iy + 1) * g.w];
-                    if sw == 1 {
-                        let ix0 = ox0 + kx - pw;
-                        for (a, b) in d[ix0..ix0 + (ox1 - ox0)].iter_mut().zip(&s[ox0..ox1]) {
-                            *a += *b;
-                        }
-                    } else {
-                        for ox in ox0..ox1 {
-                            d[ox * sw + kx - pw] += s[ox];
-                        }
+    for ky in 0..g.kh {
+        let (oy0, oy1) = valid_range(ky, sh, ph, g.h, ho);
+        for kx in 0..g.kw {
+            let (ox0, ox1) = valid_range(kx, sw, pw, g.w, wo);
+            let src = &col[row * ld..row * ld + ho * wo];
+            for oy in oy0..oy1 {
+                let iy = oy * sh + ky - ph;
+                let s = &src[oy * wo..(oy + 1) * wo];
+                let d = &mut plane[iy * g.w..(iy + 1) * g.w];
+                if sw == 1 {
+                    let ix0 = ox0 + kx - pw;
+                    for (a, b) in d[ix0..ix0 + (ox1 - ox0)].iter_mut().zip(&s[ox0..ox1]) {
+                        *a += *b;
+                    }
+                } else {
+                    for ox in ox0..ox1 {
+                        d[ox * sw + kx - pw] += s[ox];
                     }
                 }
-                row += 1;
             }
+            row += 1;
         }
     }
 }
 
-/// `dst[m × n] (row stride dst_rs) = [dst +] lhs[m × k] · rhs[k × n]`, single-threaded,
-/// with explicit (row, column) strides for `lhs` and `rhs`.
+/// `dst[m × n] (row stride n) = [dst +] lhs[m × k] · rhs[k × n]`, with explicit (row,
+/// column) strides for `lhs` and `rhs`, on all threads when `parallel`. `gemm` splits
+/// the output into blocks, each summed over the whole `k` by one thread in a fixed
+/// order (its blocking depends on the shape only), so the result is the same either
+/// way and does not depend on the number of threads.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+fn matmul_par(
+    parallel: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs: &[f32],
+    rhs_rs: isize,
+    rhs_cs: isize,
+) {
+    let par = if parallel { Parallelism::Rayon(rayon::current_num_threads()) } else { Parallelism::None };
+    // SAFETY: see `matmul_with`.
+    matmul_with(par, m, n, k, dst, accumulate, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_with(
+    parallelism: Parallelism,
     m: usize,
     n: usize,
     k: usize,
@@ -181,7 +201,7 @@ fn matmul(
             false,
             false,
             false,
-            Parallelism::None,
+            parallelism,
         );
     }
 }
@@ -266,29 +286,15 @@ pub fn forward_with(plan: Plan, g: &ConvGeom, x: &[f32], w: &[f32], bias: Option
     assert_eq!(w.len(), g.c_out * g.k());
     assert_eq!(y.len(), g.n * g.out_plane());
     assert!(bias.is_none_or(|b| b.len() == g.c_out));
-    let (k, p) = (g.k(), g.p());
+    if !plan.direct {
+        return forward_gemm(g, x, w, bias, y);
+    }
+    let p = g.p();
     let flat = direct::forward_flat(g);
     y.par_chunks_mut(CHUNK * g.out_plane()).zip(x.par_chunks(CHUNK * g.in_plane())).for_each(|(ys, xs)| {
-        let images = xs.len() / g.in_plane();
-        if plan.direct {
-            let mut scratch = direct::Scratch::default();
-            for (yn, xn) in ys.chunks_mut(g.out_plane()).zip(xs.chunks(g.in_plane())) {
-                direct::forward_image(&flat, g.c_out, xn, w, yn, &mut scratch);
-            }
-        } else {
-            // The chunk's images side by side: Y[C_out × images·P] = W · col[K × images·P].
-            let cols = images * p;
-            let mut col = vec![0.0f32; k * cols];
-            for (i, xn) in xs.chunks(g.in_plane()).enumerate() {
-                im2col_ld(g, xn, &mut col[i * p..], cols);
-            }
-            let mut yb = vec![0.0f32; g.c_out * cols];
-            matmul(g.c_out, cols, k, &mut yb, false, w, k as isize, 1, &col, cols as isize, 1);
-            for (i, yn) in ys.chunks_mut(g.out_plane()).enumerate() {
-                for co in 0..g.c_out {
-                    yn[co * p..(co + 1) * p].copy_from_slice(&yb[co * cols + i * p..co * cols + (i + 1) * p]);
-                }
-            }
+        let mut scratch = direct::Scratch::default();
+        for (yn, xn) in ys.chunks_mut(g.out_plane()).zip(xs.chunks(g.in_plane())) {
+            direct::forward_image(&flat, g.c_out, xn, w, yn, &mut scratch);
         }
         add_bias(ys, bias, p);
     });
@@ -314,21 +320,39 @@ pub fn backward_with(
     assert_eq!(x.len(), g.n * g.in_plane());
     assert_eq!(w.len(), g.c_out * g.k());
     assert_eq!(dy.len(), g.n * g.out_plane());
-    let (k, p) = (g.k(), g.p());
+    if let Some(d) = dx.as_deref() {
+        assert_eq!(d.len(), x.len());
+    }
+    if let Some(d) = dw.as_deref() {
+        assert_eq!(d.len(), w.len());
+    }
+    // Each gradient is computed by one method whatever else is asked for, so it is
+    // the same with or without the other.
+    let (direct_dx, direct_dw) = (plan.direct, plan.direct_dw);
+    let (mut dx, mut dw) = (dx, dw);
+    let gemm_dx = if direct_dx { None } else { dx.take() };
+    let gemm_dw = if direct_dw { None } else { dw.take() };
+    if gemm_dx.is_some() || gemm_dw.is_some() {
+        backward_gemm(g, x, w, dy, gemm_dx, gemm_dw);
+    }
+    if dx.is_some() || dw.is_some() {
+        backward_direct(g, x, w, dy, dx, dw);
+    }
+}
+
+/// The gradients the direct kernel computes (the plan allows it for both), chunk by
+/// chunk of [`CHUNK`] images in parallel.
+fn backward_direct(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut [f32]>, dw: Option<&mut [f32]>) {
+    let k = g.k();
     let want_dw = dw.is_some();
     let chunks = g.n.div_ceil(CHUNK);
     // Empty `dx` chunks when the input gradient is not wanted.
     let mut no_dx = Vec::new();
     let (dx, want_dx) = match dx {
-        Some(d) => {
-            assert_eq!(d.len(), x.len());
-            (d, true)
-        }
+        Some(d) => (d, true),
         None => (&mut no_dx[..], false),
     };
-    let direct_dx = want_dx && plan.direct;
-    let direct_dw = want_dw && plan.direct_dw;
-    let flipped = if direct_dx { direct::flip_transpose(w, g.c_out, g.c_in, g.kh) } else { Vec::new() };
+    let flipped = if want_dx { direct::flip_transpose(w, g.c_out, g.c_in, g.kh) } else { Vec::new() };
     let (back_flat, fwd_flat) = (direct::backward_flat(g), direct::forward_flat(g));
     let dx_chunk = if want_dx { CHUNK * g.in_plane() } else { 1 };
     let mut dx_chunks: Vec<&mut [f32]> = dx.chunks_mut(dx_chunk).collect();
@@ -338,47 +362,14 @@ pub fn backward_with(
         .zip(x.par_chunks(CHUNK * g.in_plane()))
         .zip(dy.par_chunks(CHUNK * g.out_plane()))
         .map(|((dxs, xs), dys)| {
-            let images = xs.len() / g.in_plane();
-            let cols = images * p;
             let mut dw_part = if want_dw { vec![0.0f32; g.c_out * k] } else { Vec::new() };
-            let gemm_dw = want_dw && !direct_dw;
-            let gemm_dx = want_dx && !direct_dx;
-            // The chunk's output gradients side by side, dY[C_out × images·P], for the
-            // gemm paths.
-            let mut dyb = Vec::new();
-            if gemm_dw || gemm_dx {
-                dyb = vec![0.0f32; g.c_out * cols];
-                for (i, dyn_) in dys.chunks(g.out_plane()).enumerate() {
-                    for co in 0..g.c_out {
-                        dyb[co * cols + i * p..co * cols + (i + 1) * p].copy_from_slice(&dyn_[co * p..(co + 1) * p]);
-                    }
-                }
-            }
-            if gemm_dw {
-                // dW[C_out × K] = dY[C_out × images·P] · colᵀ[images·P × K].
-                let mut col = vec![0.0f32; k * cols];
-                for (i, xn) in xs.chunks(g.in_plane()).enumerate() {
-                    im2col_ld(g, xn, &mut col[i * p..], cols);
-                }
-                matmul(g.c_out, k, cols, &mut dw_part, false, &dyb, cols as isize, 1, &col, 1, cols as isize);
-            }
-            if direct_dw {
-                let mut scratch = direct::Scratch::default();
+            let mut scratch = direct::Scratch::default();
+            if want_dw {
                 for (xn, dyn_) in xs.chunks(g.in_plane()).zip(dys.chunks(g.out_plane())) {
                     direct::weight_grad_image(&fwd_flat, g.c_out, xn, dyn_, &mut dw_part, &mut scratch);
                 }
             }
-            if gemm_dx {
-                // dcol[K × images·P] = Wᵀ[K × C_out] · dY[C_out × images·P], scattered back.
-                let mut dcol = vec![0.0f32; k * cols];
-                matmul(k, cols, g.c_out, &mut dcol, false, w, 1, k as isize, &dyb, cols as isize, 1);
-                for (i, dxn) in dxs.chunks_mut(g.in_plane()).enumerate() {
-                    dxn.fill(0.0);
-                    col2im_ld(g, &dcol[i * p..], cols, dxn);
-                }
-            }
-            if direct_dx {
-                let mut scratch = direct::Scratch::default();
+            if want_dx {
                 for (dxn, dyn_) in dxs.chunks_mut(g.in_plane()).zip(dys.chunks(g.out_plane())) {
                     direct::forward_image(&back_flat, g.c_in, dyn_, &flipped, dxn, &mut scratch);
                 }
@@ -387,7 +378,133 @@ pub fn backward_with(
         })
         .collect();
     if let Some(dw) = dw {
-        assert_eq!(dw.len(), w.len());
+        dw.copy_from_slice(&partials[0]);
+        for part in &partials[1..] {
+            dw.iter_mut().zip(part).for_each(|(a, b)| *a += *b);
+        }
+    }
+}
+
+/// Output columns (`images·P`) per chunk of the `gemm` path (`OCCLUDE_GEMM_COLS`
+/// overrides it, for measurements).
+const GEMM_COLS: usize = 1024;
+
+/// Images per chunk of the `gemm` path: about [`GEMM_COLS`] columns (at least
+/// [`CHUNK`] images), so that small planes still give `gemm` wide matrices and large
+/// weights are packed once per chunk. It depends on the shape only, never on the
+/// thread count.
+fn gemm_chunk(g: &ConvGeom) -> usize {
+    let cols = threshold("OCCLUDE_GEMM_COLS", GEMM_COLS);
+    (cols / g.p().max(1)).max(CHUNK).min(g.n.max(1))
+}
+
+/// The column matrix of a chunk of images (`xs`, whole images) side by side
+/// (`K × images·P`), lowered in parallel over input channels when `parallel`.
+fn chunk_col(g: &ConvGeom, xs: &[f32], parallel: bool) -> Vec<f32> {
+    let images = xs.len() / g.in_plane();
+    let (kk, plane, cols) = (g.kh * g.kw, g.h * g.w, images * g.p());
+    let mut col = vec![0.0f32; g.k() * cols];
+    let lower = |(ci, block): (usize, &mut [f32])| {
+        for i in 0..images {
+            let src = &xs[(i * g.c_in + ci) * plane..(i * g.c_in + ci + 1) * plane];
+            im2col_channel(g, src, &mut block[i * g.p()..], cols);
+        }
+    };
+    if parallel {
+        col.par_chunks_mut(kk * cols).enumerate().for_each(lower);
+    } else {
+        col.chunks_mut(kk * cols).enumerate().for_each(lower);
+    }
+    col
+}
+
+/// The forward pass by `gemm`: per chunk of images, `Y[C_out × images·P] = W · col`.
+/// Chunks run in parallel, each `gemm` on one thread; a batch that is one chunk runs
+/// its `gemm` on all threads instead.
+fn forward_gemm(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let (k, p) = (g.k(), g.p());
+    let per = gemm_chunk(g);
+    let inner = g.n <= per;
+    y.par_chunks_mut(per * g.out_plane()).zip(x.par_chunks(per * g.in_plane())).for_each(|(ys, xs)| {
+        let cols = xs.len() / g.in_plane() * p;
+        let col = chunk_col(g, xs, inner);
+        let mut yb = vec![0.0f32; g.c_out * cols];
+        matmul_par(inner, g.c_out, cols, k, &mut yb, false, w, k as isize, 1, &col, cols as isize, 1);
+        for (j, plane) in ys.chunks_mut(p).enumerate() {
+            let (i, co) = (j / g.c_out, j % g.c_out);
+            plane.copy_from_slice(&yb[co * cols + i * p..co * cols + (i + 1) * p]);
+            if let Some(b) = bias {
+                plane.iter_mut().for_each(|v| *v += b[co]);
+            }
+        }
+    });
+}
+
+/// The backward pass by `gemm`, chunk by chunk as [`forward_gemm`]: `dW += dY ·
+/// colᵀ`, `dcol = Wᵀ · dY` scattered back. The chunks' weight gradients are summed
+/// in chunk order.
+fn backward_gemm(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32], dx: Option<&mut [f32]>, dw: Option<&mut [f32]>) {
+    let (k, p, kk) = (g.k(), g.p(), g.kh * g.kw);
+    let per = gemm_chunk(g);
+    let inner = g.n <= per;
+    let chunks = g.n.div_ceil(per);
+    let want_dw = dw.is_some();
+    let mut no_dx = Vec::new();
+    let (dx, want_dx) = match dx {
+        Some(d) => (d, true),
+        None => (&mut no_dx[..], false),
+    };
+    let mut dx_chunks: Vec<&mut [f32]> = dx.chunks_mut(if want_dx { per * g.in_plane() } else { 1 }).collect();
+    dx_chunks.resize_with(chunks, Default::default);
+    let partials: Vec<Vec<f32>> = dx_chunks
+        .into_par_iter()
+        .zip(x.par_chunks(per * g.in_plane()))
+        .zip(dy.par_chunks(per * g.out_plane()))
+        .map(|((dxs, xs), dys)| {
+            let images = xs.len() / g.in_plane();
+            let cols = images * p;
+            let mut dyb = vec![0.0f32; g.c_out * cols];
+            for (j, src) in dys.chunks(p).enumerate() {
+                let (i, co) = (j / g.c_out, j % g.c_out);
+                dyb[co * cols + i * p..co * cols + (i + 1) * p].copy_from_slice(src);
+            }
+            let mut dw_part = Vec::new();
+            if want_dw {
+                dw_part = vec![0.0f32; g.c_out * k];
+                let col = chunk_col(g, xs, inner);
+                matmul_par(
+                    inner,
+                    g.c_out,
+                    k,
+                    cols,
+                    &mut dw_part,
+                    false,
+                    &dyb,
+                    cols as isize,
+                    1,
+                    &col,
+                    1,
+                    cols as isize,
+                );
+            }
+            if want_dx {
+                let mut dcol = vec![0.0f32; k * cols];
+                matmul_par(inner, k, cols, g.c_out, &mut dcol, false, w, 1, k as isize, &dyb, cols as isize, 1);
+                let scatter = |(j, plane): (usize, &mut [f32])| {
+                    let (i, ci) = (j / g.c_in, j % g.c_in);
+                    plane.fill(0.0);
+                    col2im_channel(g, &dcol[ci * kk * cols + i * p..], cols, plane);
+                };
+                if inner {
+                    dxs.par_chunks_mut(g.h * g.w).enumerate().for_each(scatter);
+                } else {
+                    dxs.chunks_mut(g.h * g.w).enumerate().for_each(scatter);
+                }
+            }
+            dw_part
+        })
+        .collect();
+    if let Some(dw) = dw {
         dw.copy_from_slice(&partials[0]);
         for part in &partials[1..] {
             dw.iter_mut().zip(part).for_each(|(a, b)| *a += *b);
@@ -526,19 +643,22 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        let g = ConvGeom { n: 11, c_in: 3, h: 8, w: 8, c_out: 4, kh: 3, kw: 3, stride: [1, 1], pad: [1, 1] };
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let x = random(g.n * g.c_in * 64, &mut rng);
-        let w = random(g.c_out * g.k(), &mut rng);
-        let dy = random(g.n * g.c_out * 64, &mut rng);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| {
-                let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
-                backward(&g, &x, &w, &dy, Some(&mut dx), Some(&mut dw));
-                (dx, dw)
-            })
-        };
-        assert_eq!(run(1), run(3));
+        // The wide path (8×8) and the direct path (16×16).
+        for hw in [8, 16] {
+            let g = ConvGeom { n: 11, c_in: 3, h: hw, w: hw, c_out: 4, kh: 3, kw: 3, stride: [1, 1], pad: [1, 1] };
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+            let x = random(g.n * g.c_in * hw * hw, &mut rng);
+            let w = random(g.c_out * g.k(), &mut rng);
+            let dy = random(g.n * g.c_out * hw * hw, &mut rng);
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+                    backward(&g, &x, &w, &dy, Some(&mut dx), Some(&mut dw));
+                    (dx, dw)
+                })
+            };
+            assert_eq!(run(1), run(3));
+        }
     }
 }
