@@ -11,6 +11,8 @@ pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod eval;
+pub mod export;
+pub mod import;
 pub mod models;
 pub mod preview;
 pub mod saliency;
@@ -28,6 +30,8 @@ pub enum Command {
     Sample(sample::SampleArgs),
     Data(data::Args),
     Models(models::Args),
+    Export(export::Args),
+    Import(import::Args),
     Bench(bench::Args),
 }
 
@@ -42,6 +46,8 @@ pub fn exec(command: Command) -> Result<()> {
         Command::Sample(args) => sample::exec(args),
         Command::Data(args) => data::exec(args),
         Command::Models(args) => models::exec(args),
+        Command::Export(args) => export::exec(args),
+        Command::Import(args) => import::exec(args),
         Command::Bench(args) => bench::exec(args),
     }
 }

@@ -13,6 +13,7 @@ pub mod pyramidnet;
 pub mod regularize;
 pub mod resnet;
 pub mod shake;
+pub mod torchvision;
 pub mod vgg;
 pub mod wrn;
 

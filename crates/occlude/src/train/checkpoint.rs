@@ -68,12 +68,24 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>>(
 ) -> Result<()> {
     // `valid()` synchronises the batch-norm running statistics before they are read.
     let weights = named_tensors::<B::InnerBackend, _>(&model.valid());
+    write(path, &weights, &sgd.state(), state, config_toml)
+}
+
+/// Writes a checkpoint from named tensors (model weights, momentum buffers) atomically:
+/// what [`save`] does once the tensors are read, and what `occlude import` uses.
+pub fn write(
+    path: &Path,
+    weights: &[(String, TensorData)],
+    momentum: &[(String, TensorData)],
+    state: &RunState,
+    config_toml: &str,
+) -> Result<()> {
     let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, data) in weights {
-        entries.push((format!("{MODEL_PREFIX}{name}"), data.shape.to_vec(), to_f32_bytes(&data)?));
+        entries.push((format!("{MODEL_PREFIX}{name}"), data.shape.to_vec(), to_f32_bytes(data)?));
     }
-    for (name, data) in sgd.state() {
-        entries.push((format!("{MOMENTUM_PREFIX}{name}"), data.shape.to_vec(), to_f32_bytes(&data)?));
+    for (name, data) in momentum {
+        entries.push((format!("{MOMENTUM_PREFIX}{name}"), data.shape.to_vec(), to_f32_bytes(data)?));
     }
     // A finite loss does not make the weights after its update finite: never replace
     // the last good checkpoint with NaN or infinite values.
