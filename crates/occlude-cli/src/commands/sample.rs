@@ -4,8 +4,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use occlude::augment::draws::{apply_draws_cpu, draw_lines, read_saliency_map, sample_draws};
 use occlude::augment::params::RegionParams;
-use occlude::saliency::npy;
 use occlude::augment::spec::AugmentSpec;
+use occlude::saliency::npy;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -169,14 +169,20 @@ pub type Stages = (Option<Vec<RegionParams>>, Option<Vec<RegionParams>>);
 pub fn split_stages(draws: &[Vec<RegionParams>]) -> Result<Stages> {
     let Some(first) = draws.first() else { return Ok((None, None)) };
     if let Some(i) = draws.iter().position(|d| d.len() != first.len()) {
-        bail!("image {i} has {} stages of parameters and image 0 has {}; a batch takes one layout", draws[i].len(), first.len());
+        bail!(
+            "image {i} has {} stages of parameters and image 0 has {}; a batch takes one layout",
+            draws[i].len(),
+            first.len()
+        );
     }
     let stage = |k: usize| draws.iter().map(|d| d[k].clone()).collect::<Vec<_>>();
     Ok(match first.len() {
         1 if draws.iter().any(|d| matches!(d[0], RegionParams::Paste { .. })) => (None, Some(stage(0))),
         1 => (Some(stage(0)), None),
         2 => (Some(stage(0)), Some(stage(1))),
-        n => bail!("{n} stages of parameters per image; expected 1 (a region-level method or selective-paste) or 2 (both)"),
+        n => bail!(
+            "{n} stages of parameters per image; expected 1 (a region-level method or selective-paste) or 2 (both)"
+        ),
     })
 }
 
@@ -192,7 +198,9 @@ pub fn apply_draws<B: Backend>(
     let (region, paste) = split_stages(draws)?;
     let view = match (augmented, &paste) {
         (Some(aug), _) => aug,
-        (None, Some(_)) => bail!("selective-paste needs the image-level view A(x) of the images (the augmented images)"),
+        (None, Some(_)) => {
+            bail!("selective-paste needs the image-level view A(x) of the images (the augmented images)")
+        }
         (None, None) => clean.clone(),
     };
     let images = match region {
