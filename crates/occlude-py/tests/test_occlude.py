@@ -122,6 +122,16 @@ def test_pixels_follow_the_parameters_as_numpy_reads_them():
         assert not np.array_equal(expected, x)
 
 
+def test_one_map_per_image_goes_to_its_image():
+    spots = [(4, 5), (20, 25), (28, 3), (9, 20)]
+    maps = np.stack([hot_spot_map(y, x, k) for k, (y, x) in enumerate(spots)])
+    batch = occlude.sample_batch("keep-cutout:s=16", (H, W), maps, seed=1, indices=[7, 8, 9, 10])
+    for k in range(len(spots)):
+        assert batch[k] == occlude.sample("keep-cutout:s=16", (H, W), maps[k], seed=1, index=7 + k)
+    # Swapped maps give other draws.
+    assert occlude.sample_batch("keep-cutout:s=16", (H, W), maps[::-1], seed=1, indices=[7, 8, 9, 10]) != batch
+
+
 def hot_spot_map(y, x, seed):
     """A noisy background in [0, 1) and one pixel of 1000 at (y, x)."""
     values = np.random.default_rng(seed).random((H, W)).astype(np.float32)
