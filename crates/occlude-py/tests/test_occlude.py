@@ -9,6 +9,8 @@ $OCCLUDE_CLI.
 import json
 import os
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +213,64 @@ def test_mistakes_are_named():
         occlude.apply(np.zeros((3, 1, 32, 32), np.float32), occlude.sample_batch("cutout", 32, count=2))
     with pytest.raises(ValueError, match=r"params\[0\]"):
         occlude.apply(np.zeros((1, 1, 8, 8), np.float32), [{"kind": "blur"}])
+
+
+class FakeTensor:
+    """The part of torch.Tensor the package uses (no PyTorch here): a CPU tensor over a
+    NumPy array, whose module name says torch."""
+
+    __module__ = "torch"
+
+    def __init__(self, array):
+        self.array = array
+        self.device = types.SimpleNamespace(type="cpu")
+        self.shape = array.shape
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self.array
+
+    def to(self, device):
+        return self
+
+    def is_contiguous(self):
+        return self.array.flags.c_contiguous
+
+    def data_ptr(self):
+        return self.array.ctypes.data
+
+    def copy_(self, other):
+        self.array[...] = other.array
+        return self
+
+
+def test_torch_tensors_are_taken_and_given_back(monkeypatch):
+    fake = types.SimpleNamespace(
+        from_numpy=FakeTensor, utils=types.SimpleNamespace(data=types.SimpleNamespace(get_worker_info=lambda: None))
+    )
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, 2, H, W)).astype(np.float32)
+    maps = rng.random((3, H, W)).astype(np.float32)
+    params = occlude.sample_batch("keep-cutout:s=8", (H, W), FakeTensor(maps), seed=2, indices=[0, 1, 2])
+    expected = occlude.apply(x, params)
+    out = occlude.apply(FakeTensor(x.copy()), params)
+    assert isinstance(out, FakeTensor)
+    np.testing.assert_array_equal(out.array, expected)
+    # In place: the tensor's own memory (contiguous float32), or a copy back (float64).
+    t = FakeTensor(x.copy())
+    assert occlude.apply(t, params, inplace=True) is t
+    np.testing.assert_array_equal(t.array, expected)
+    t64 = FakeTensor(x.astype(np.float64))
+    occlude.apply(t64, params, inplace=True)
+    np.testing.assert_array_equal(t64.array, expected.astype(np.float64))
+    # collate over torch samples gives torch tensors.
+    aug = occlude.Augment("keep-cutout:s=8", seed=2)
+    images, labels = aug.collate([(FakeTensor(x[k]), k, FakeTensor(maps[k]), k) for k in range(3)])
+    assert isinstance(images, FakeTensor) and isinstance(labels, FakeTensor)
+    np.testing.assert_array_equal(images.array, expected)

@@ -168,8 +168,8 @@ def soft_targets(params, labels, classes):
 def _worker():
     """``(id, count)`` of the ``torch.utils.data`` worker this runs in (``(0, 1)``
     outside workers or without torch)."""
-    torch = sys.modules.get("torch")
-    info = torch.utils.data.get_worker_info() if torch is not None else None
+    data = getattr(getattr(sys.modules.get("torch"), "utils", None), "data", None)
+    info = data.get_worker_info() if data is not None else None
     return (0, 1) if info is None else (info.id, info.num_workers)
 
 
