@@ -135,3 +135,35 @@ fn bad_maps_and_sizes_get_clear_errors() {
     let e = err(&["--augment", "autoaugment", "--size", "32x32"]);
     assert!(e.contains("no region-level parameters"), "{e}");
 }
+
+#[test]
+fn apply_writes_the_printed_draws_applied_and_names_a_wrong_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, c, h, w) = (3, 2, 10, 12);
+    let input = dir.path().join("x.npy");
+    write_f32(&input, &[n, c, h, w], &vec![1.0; n * c * h * w]).unwrap();
+    let output = dir.path().join("out.npy");
+    let (input_s, output_s) = (input.to_str().unwrap(), output.to_str().unwrap());
+    let base =
+        ["--augment", "cutout:n=2,s=6", "--size", "10x12", "--seed", "5", "--apply", input_s, "--output", output_s];
+    let lines = ok(&[&base[..], &["--count", "3"]].concat());
+    let bytes = std::fs::read(&output).unwrap();
+    let (shape, values) = occlude::saliency::npy::decode_f32(&bytes).unwrap();
+    assert_eq!(shape, [n, c, h, w]);
+    for (i, line) in lines.iter().enumerate() {
+        let boxes = rects(line);
+        for (ch, y, x) in (0..c).flat_map(|ch| (0..h).flat_map(move |y| (0..w).map(move |x| (ch, y, x)))) {
+            let cut = boxes
+                .iter()
+                .any(|&(t, l, bh, bw)| (t..t + bh).contains(&(y as u64)) && (l..l + bw).contains(&(x as u64)));
+            assert_eq!(
+                values[((i * c + ch) * h + y) * w + x],
+                if cut { 0.0 } else { 1.0 },
+                "image {i} ({ch}, {y}, {x})"
+            );
+        }
+    }
+    assert!(values.contains(&0.0));
+    let err = sample(&[&base[..], &["--count", "2"]].concat()).unwrap_err();
+    assert!(err.contains("--apply") && err.contains("expected 2×C×10×12"), "{err}");
+}
