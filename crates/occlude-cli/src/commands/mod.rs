@@ -13,8 +13,10 @@ pub mod demo;
 pub mod eval;
 pub mod models;
 pub mod preview;
+pub mod report;
 pub mod saliency;
 pub mod sample;
+pub mod sweep;
 pub mod train;
 
 #[derive(Subcommand)]
@@ -29,6 +31,8 @@ pub enum Command {
     Data(data::Args),
     Models(models::Args),
     Bench(bench::Args),
+    Sweep(sweep::Args),
+    Report(report::Args),
 }
 
 pub fn exec(command: Command) -> Result<()> {
@@ -43,5 +47,7 @@ pub fn exec(command: Command) -> Result<()> {
         Command::Data(args) => data::exec(args),
         Command::Models(args) => models::exec(args),
         Command::Bench(args) => bench::exec(args),
+        Command::Sweep(args) => sweep::exec(args),
+        Command::Report(args) => report::exec(args),
     }
 }

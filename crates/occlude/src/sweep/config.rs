@@ -72,6 +72,10 @@ pub struct SweepConfig {
     pub set: toml::Table,
     #[serde(default, rename = "axis")]
     pub axes: Vec<Axis>,
+    /// Grid cells left out: each entry maps axis names to a label (or a list of
+    /// labels); a cell matching every entry of one of them is not run.
+    #[serde(default)]
+    pub exclude: Vec<toml::Table>,
     #[serde(default, rename = "baseline")]
     pub baselines: Vec<Baseline>,
     #[serde(default)]
@@ -107,7 +111,8 @@ pub struct Axis {
     #[serde(default)]
     pub name: Option<String>,
     /// Values: scalars, or tables of `"dotted.path" = value` setting several fields
-    /// (those need `labels`).
+    /// (those need `labels`); in a table, `"$name" = value` defines the variable
+    /// `{name}` instead of setting a field.
     pub values: Vec<toml::Value>,
     /// Labels of the values in tables, plots and run directories.
     #[serde(default)]
@@ -152,6 +157,9 @@ pub struct Baseline {
     pub over: Option<Vec<String>>,
     #[serde(default)]
     pub set: toml::Table,
+    /// Only the cells whose axes match (axis name → label or list of labels).
+    #[serde(default)]
+    pub only: toml::Table,
     /// Extra fields at a scale, e.g. `scale.quick = { "augment.method" = "cutout:s=10" }`.
     #[serde(default)]
     pub scale: BTreeMap<String, toml::Table>,
@@ -180,6 +188,9 @@ pub struct PlotSpec {
     pub metrics: Vec<String>,
     #[serde(default)]
     pub panels: Vec<String>,
+    /// Only the grid cells whose axes match (axis name → label or list of labels).
+    #[serde(default)]
+    pub only: toml::Table,
     #[serde(default)]
     pub title: Option<String>,
 }
@@ -289,6 +300,36 @@ impl SweepConfig {
         })
     }
 
+    /// Whether the cell with value indices `values` (`None`: axis not set) matches
+    /// `filter` (axis name → label or list of labels); axes the cell does not set
+    /// do not match.
+    pub fn matches(&self, filter: &toml::Table, values: &[Option<usize>]) -> bool {
+        filter.iter().all(|(name, want)| {
+            let Some(a) = self.axis_index(name) else { return false };
+            let Some(v) = values[a] else { return false };
+            let label = self.axes[a].label(v);
+            match want {
+                toml::Value::Array(list) => list.iter().any(|w| value_label(w) == label),
+                w => value_label(w) == label,
+            }
+        })
+    }
+
+    fn check_filter(&self, field: &str, filter: &toml::Table) -> Result<()> {
+        for (name, want) in filter {
+            let a = self.axis_indices(field, std::slice::from_ref(name))?[0];
+            let labels: Vec<String> = (0..self.axes[a].values.len()).map(|v| self.axes[a].label(v)).collect();
+            let wanted = match want {
+                toml::Value::Array(list) => list.iter().map(value_label).collect(),
+                w => vec![value_label(w)],
+            };
+            if let Some(w) = wanted.iter().find(|w| !labels.contains(w)) {
+                bail!("{field}: axis {name:?} has no value labelled {w:?}; its labels are {labels:?}");
+            }
+        }
+        Ok(())
+    }
+
     /// Checks names, lengths and references.
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() {
@@ -345,6 +386,7 @@ impl SweepConfig {
             if let Some(over) = &b.over {
                 self.axis_indices(&format!("baseline[{i}] ({}).over", b.label), over)?;
             }
+            self.check_filter(&format!("baseline[{i}] ({}).only", b.label), &b.only)?;
             if self.baselines[..i].iter().any(|o| o.label == b.label) {
                 bail!("baseline[{i}]: two baselines are labelled {:?}", b.label);
             }
@@ -352,9 +394,13 @@ impl SweepConfig {
         for (i, p) in self.plots.iter().enumerate() {
             self.axis_indices(&format!("plot[{i}].x"), std::slice::from_ref(&p.x))?;
             let panels = self.axis_indices(&format!("plot[{i}].panels"), &p.panels)?;
+            self.check_filter(&format!("plot[{i}].only"), &p.only)?;
             if panels.contains(&self.axis_index(&p.x).unwrap_or(usize::MAX)) {
                 bail!("plot[{i}]: x axis {:?} cannot also be a panel axis", p.x);
             }
+        }
+        for (i, e) in self.exclude.iter().enumerate() {
+            self.check_filter(&format!("exclude[{i}]"), e)?;
         }
         if let Some(s) = &self.stethoscope {
             if s.levels.is_empty() || !s.spec.contains("{level}") {

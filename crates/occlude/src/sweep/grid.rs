@@ -95,12 +95,18 @@ pub fn plan(cfg: &SweepConfig, scale: &str) -> Result<Plan> {
             for (a, v) in combo {
                 values[a] = Some(v);
             }
+            if !cfg.matches(&cfg.baselines[b].only, &values) {
+                continue;
+            }
             cells.push(Cell { baseline: Some(b), id: cell_id(cfg, Some(b), &values), values });
         }
     }
     let all: Vec<usize> = (0..cfg.axes.len()).collect();
     for combo in combinations(cfg, &all) {
         let values: Vec<Option<usize>> = combo.iter().map(|&(_, v)| Some(v)).collect();
+        if cfg.exclude.iter().any(|e| cfg.matches(e, &values)) {
+            continue;
+        }
         cells.push(Cell { baseline: None, id: cell_id(cfg, None, &values), values });
     }
     for (i, c) in cells.iter().enumerate() {
@@ -143,6 +149,9 @@ fn substitute(value: &toml::Value, vars: &[(String, toml::Value)]) -> toml::Valu
 
 fn apply(tree: &mut toml::Value, table: &toml::Table, vars: &[(String, toml::Value)], what: &str) -> Result<()> {
     for (key, value) in table {
+        if key.starts_with('$') {
+            continue;
+        }
         if key == "output_dir" || key == "seed" {
             bail!("{what}: {key:?} is chosen by the sweep");
         }
@@ -167,8 +176,13 @@ pub fn point_config(
     let scale_spec = cfg.scale_spec(scale)?;
     let mut vars = Vec::new();
     for (a, v) in cell.values.iter().enumerate() {
-        if let (Some(v), Some(name)) = (v, &cfg.axes[a].var) {
-            vars.push((name.clone(), cfg.axes[a].value(*v, scale).clone()));
+        let Some(v) = v else { continue };
+        let value = cfg.axes[a].value(*v, scale);
+        if let Some(name) = &cfg.axes[a].var {
+            vars.push((name.clone(), value.clone()));
+        }
+        if let toml::Value::Table(t) = value {
+            vars.extend(t.iter().filter_map(|(k, v)| Some((k.strip_prefix('$')?.to_string(), v.clone()))));
         }
     }
     let mut tree = toml::Value::try_from(base)?;

@@ -53,9 +53,15 @@ pub fn figures(sweep: &Sweep, plan: &Plan, results: &[RunResult]) -> Vec<(String
                         .filter_map(|(xi, &xv)| {
                             let mut values = values.clone();
                             values[x] = Some(xi);
+                            if !cfg.matches(&spec.only, &values) {
+                                return None;
+                            }
                             point(plan.cells.iter().position(|c| c.baseline.is_none() && c.values == values), xv)
                         })
                         .collect();
+                    if points.is_empty() && !spec.only.is_empty() {
+                        continue; // filtered out by `only`
+                    }
                     let label = combo_label(sweep, &combo);
                     let label = if label.is_empty() { cfg.name.clone() } else { label };
                     series.push(Series { label: format!("{label}{suffix}"), points, dashed: false });
