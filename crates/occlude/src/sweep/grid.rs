@@ -43,7 +43,10 @@ pub fn slug(text: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '=' | '-') { c } else { '-' })
         .collect();
-    let s = s.trim_matches('-').to_string();
+    let mut s = s.trim_matches('-').to_string();
+    while s.contains("--") {
+        s = s.replace("--", "-");
+    }
     if s.is_empty() {
         "x".into()
     } else {

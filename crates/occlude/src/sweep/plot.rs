@@ -90,7 +90,10 @@ pub fn draw(path: &Path, fig: &Figure) -> Result<()> {
                     String::new()
                 }
             }
-            None => format!("{x}"),
+            None => {
+                let t = format!("{x:.4}");
+                t.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
         };
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(&fig.x_label).y_desc(&fig.y_label).x_label_formatter(&formatter);
