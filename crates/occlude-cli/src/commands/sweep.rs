@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use super::train::{train, RunFlags};
 use occlude::backend::DeviceKind;
 use occlude::report::Summary;
-use occlude::sweep::{self, Executor, Sweep};
+use occlude::sweep::{self, Executor, Selection, Sweep};
 use occlude::train::stethoscope::{evaluate_checkpoint_occluded, EvalOcclusion};
 use occlude::train::RunConfig;
 use std::path::{Path, PathBuf};
@@ -46,7 +46,10 @@ pub struct Args {
     /// Run only the first N points (in run order; finished ones count)
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// Print the points and their run directories without training
+    /// Run only this point (repeatable; ids as --dry-run prints them)
+    #[arg(long, value_name = "POINT")]
+    pub only: Vec<String>,
+    /// Print the points (id, model, augmentation, paradigm, epochs) without training
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
@@ -62,7 +65,7 @@ fn command_line() -> String {
 }
 
 pub fn exec(args: Args) -> Result<()> {
-    let Args { sweep: path, scale, out, set, limit, dry_run, run } = args;
+    let Args { sweep: path, scale, out, set, limit, only, dry_run, run } = args;
     let sweep = Sweep::load(&path, scale.name(), out.as_deref(), command_line(), set)?;
     if dry_run {
         let plan = sweep.plan()?;
@@ -81,7 +84,7 @@ pub fn exec(args: Args) -> Result<()> {
         return Ok(());
     }
     let mut exec = DeviceExecutor { device: run.device, quiet: run.quiet };
-    let outcome = sweep::run(&sweep, &mut exec, limit, run.quiet)?;
+    let outcome = sweep::run(&sweep, &mut exec, &Selection { limit, only }, run.quiet)?;
     eprintln!(
         "{} trained, {} already finished, {} failed; report: {}",
         outcome.trained.len(),

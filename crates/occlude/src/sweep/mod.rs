@@ -137,18 +137,34 @@ pub fn is_finished(dir: &Path, cfg: &RunConfig) -> bool {
     same && paths.summary().exists()
 }
 
-/// Runs every point of the sweep in order (at most `limit` of them when given; they
-/// count whether trained, skipped or failed), then the stethoscope evaluations, then
+/// Which points of a sweep to run.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Only the first `limit` points in run order (finished ones count).
+    pub limit: Option<usize>,
+    /// Only the points with these ids (all when empty).
+    pub only: Vec<String>,
+}
+
+/// Runs the selected points of the sweep in order, then the stethoscope evaluations, then
 /// writes the report. A failed point is recorded in its `error.txt` and the sweep goes
 /// on; an interrupt (Ctrl-C) stops it after writing the report.
-pub fn run(sweep: &Sweep, exec: &mut dyn Executor, limit: Option<usize>, quiet: bool) -> Result<Outcome> {
+pub fn run(sweep: &Sweep, exec: &mut dyn Executor, select: &Selection, quiet: bool) -> Result<Outcome> {
     std::fs::create_dir_all(&sweep.dir).with_context(|| format!("creating {}", sweep.dir.display()))?;
     write_atomic(&sweep.dir.join("sweep.toml"), sweep.text.as_bytes())?;
     write_json_atomic(&sweep.dir.join("sweep.json"), &sweep.meta)?;
     let plan = sweep.plan()?;
     let base = RunConfig::parse_file(&sweep.meta.base).context("the sweep's base configuration")?;
     let mut outcome = Outcome::default();
-    let points: Vec<&Point> = plan.points.iter().take(limit.unwrap_or(usize::MAX)).collect();
+    if let Some(id) = select.only.iter().find(|id| !plan.points.iter().any(|p| &p.id == *id)) {
+        anyhow::bail!("--only {id}: no such point (`occlude sweep --dry-run` lists them)");
+    }
+    let points: Vec<&Point> = plan
+        .points
+        .iter()
+        .take(select.limit.unwrap_or(usize::MAX))
+        .filter(|p| select.only.is_empty() || select.only.contains(&p.id))
+        .collect();
     let mut interrupted = None;
     for (i, point) in points.iter().enumerate() {
         let dir = sweep.run_dir(point);

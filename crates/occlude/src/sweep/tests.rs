@@ -144,7 +144,7 @@ fn grid_expands_to_cells_times_seeds_with_baselines_first_and_builds_each_runs_c
 fn resume_skips_finished_points_and_continues_interrupted_ones() {
     let (_dir, sweep) = setup(SWEEP);
     let mut exec = FakeExecutor::default();
-    let first = run(&sweep, &mut exec, Some(3), true).unwrap();
+    let first = run(&sweep, &mut exec, &Selection { limit: Some(3), only: vec![] }, true).unwrap();
     assert_eq!(first.trained.len(), 3);
     // An interrupted point: a checkpoint, no summary.
     let plan = sweep.plan().unwrap();
@@ -152,7 +152,7 @@ fn resume_skips_finished_points_and_continues_interrupted_ones() {
     std::fs::create_dir_all(&interrupted).unwrap();
     std::fs::write(RunPaths::new(&interrupted).checkpoint(), b"x").unwrap();
     let mut exec = FakeExecutor::default();
-    let second = run(&sweep, &mut exec, None, true).unwrap();
+    let second = run(&sweep, &mut exec, &Selection::default(), true).unwrap();
     assert_eq!(second.skipped.len(), 3);
     assert_eq!(second.trained.len(), 13);
     assert_eq!(exec.calls.len(), 13, "finished points are not trained again");
@@ -162,7 +162,7 @@ fn resume_skips_finished_points_and_continues_interrupted_ones() {
     let mut c = sweep.clone();
     c.meta.overrides = vec!["optimizer.lr=0.003".into()];
     let mut exec = FakeExecutor::default();
-    assert_eq!(run(&c, &mut exec, Some(1), true).unwrap().trained.len(), 1);
+    assert_eq!(run(&c, &mut exec, &Selection { limit: Some(1), only: vec![] }, true).unwrap().trained.len(), 1);
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn report_aggregates_mean_and_sample_std_over_seeds_and_bolds_the_best() {
     exec.top1.insert("model=R20_p=0.5_seed0".into(), 0.80);
     exec.top1.insert("model=R20_p=0.5_seed1".into(), 0.81);
     exec.fail.push("model=R20_p=0.5_seed2".into());
-    let outcome = run(&sweep, &mut exec, None, true).unwrap();
+    let outcome = run(&sweep, &mut exec, &Selection::default(), true).unwrap();
     assert_eq!(outcome.failed.len(), 1);
     let md = std::fs::read_to_string(sweep.dir.join("report.md")).unwrap();
     assert!(md.contains("| 0.9 | 72.00 ± 2.00 | **90.00** ± 0.00 |"), "{md}");
@@ -205,7 +205,7 @@ fn a_failing_point_is_recorded_and_the_sweep_goes_on() {
     // A point whose configuration is invalid fails too, without stopping the others.
     let mut bad = sweep.clone();
     bad.cfg.axes[1].scale.insert("quick".into(), vec![0.9.into(), 0.7.into(), 7.into()]);
-    let outcome = run(&bad, &mut exec, None, true).unwrap();
+    let outcome = run(&bad, &mut exec, &Selection::default(), true).unwrap();
     let failed: Vec<&str> = outcome.failed.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(failed, ["model=R20_p=0.7_seed0", "model=R20_p=0.5_seed0", "model=R32_p=0.5_seed0", "model=R20_p=0.5_seed1", "model=R32_p=0.5_seed1"]);
     assert_eq!(outcome.trained.len(), 16 - 5);
@@ -216,7 +216,7 @@ fn a_failing_point_is_recorded_and_the_sweep_goes_on() {
     assert!(err.contains("injected failure"), "{err}");
     // Once it succeeds, the error file goes.
     let mut exec = FakeExecutor::default();
-    run(&sweep, &mut exec, None, true).unwrap();
+    run(&sweep, &mut exec, &Selection::default(), true).unwrap();
     assert!(!sweep.dir.join("runs/model=R20_p=0.7_seed0/error.txt").exists());
 }
 
