@@ -74,11 +74,7 @@ pub fn exec(args: Args) -> Result<()> {
             let cfg = sweep.point_config(&base, &plan, p)?;
             println!(
                 "{}\t{}\t{}\t{}\tepochs={}",
-                p.id,
-                cfg.model.arch,
-                cfg.augment.method,
-                cfg.augment.paradigm,
-                cfg.epochs
+                p.id, cfg.model.arch, cfg.augment.method, cfg.augment.paradigm, cfg.epochs
             );
         }
         return Ok(());
@@ -144,10 +140,6 @@ fn cuda_eval(
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda_eval(
-    _: &Path,
-    _: usize,
-    _: &EvalOcclusion,
-) -> Result<(RunConfig, occlude::train::stethoscope::OccludedTally)> {
+fn cuda_eval(_: &Path, _: usize, _: &EvalOcclusion) -> Result<(RunConfig, occlude::train::stethoscope::OccludedTally)> {
     bail!(crate::common::NO_CUDA)
 }

@@ -39,10 +39,8 @@ pub struct Plan {
 
 /// Keeps letters, digits and `.=-`; anything else becomes `-`.
 pub fn slug(text: &str) -> String {
-    let s: String = text
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '=' | '-') { c } else { '-' })
-        .collect();
+    let s: String =
+        text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '=' | '-') { c } else { '-' }).collect();
     let mut s = s.trim_matches('-').to_string();
     while s.contains("--") {
         s = s.replace("--", "-");
@@ -143,9 +141,7 @@ fn substitute(value: &toml::Value, vars: &[(String, toml::Value)]) -> toml::Valu
             toml::Value::String(out)
         }
         toml::Value::Array(a) => toml::Value::Array(a.iter().map(|v| substitute(v, vars)).collect()),
-        toml::Value::Table(t) => {
-            toml::Value::Table(t.iter().map(|(k, v)| (k.clone(), substitute(v, vars))).collect())
-        }
+        toml::Value::Table(t) => toml::Value::Table(t.iter().map(|(k, v)| (k.clone(), substitute(v, vars))).collect()),
         other => other.clone(),
     }
 }

@@ -70,7 +70,13 @@ impl Sweep {
             Some(o) => o.to_path_buf(),
             None => here.join(&cfg.output_dir).join(scale),
         };
-        let meta = SweepMeta { scale: scale.into(), source: path.to_path_buf(), base: here.join(&cfg.base), command, overrides };
+        let meta = SweepMeta {
+            scale: scale.into(),
+            source: path.to_path_buf(),
+            base: here.join(&cfg.base),
+            command,
+            overrides,
+        };
         Ok(Self { cfg, meta, dir, text })
     }
 

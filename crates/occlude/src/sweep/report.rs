@@ -127,9 +127,8 @@ pub fn collect(sweep: &Sweep, plan: &Plan) -> Vec<RunResult> {
             let paths = RunPaths::new(&dir);
             let summary = read_summary(&paths.summary()).ok();
             let error = std::fs::read_to_string(dir.join("error.txt")).ok().map(|e| e.trim().to_string());
-            let stethoscope = std::fs::read_to_string(dir.join("stethoscope.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
+            let stethoscope =
+                std::fs::read_to_string(dir.join("stethoscope.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
             let status = if summary.is_some() {
                 Status::Finished
             } else if error.is_some() {
@@ -163,9 +162,9 @@ pub fn cell_stats(plan: &Plan, results: &[RunResult], metric_name: &str) -> Vec<
 /// The cell matching `values` on every axis it is crossed with (`None` in `values`
 /// matches nothing), among grid cells or the cells of baseline `b`.
 fn find_cell(plan: &Plan, baseline: Option<usize>, values: &[Option<usize>]) -> Option<usize> {
-    plan.cells.iter().position(|c| {
-        c.baseline == baseline && c.values.iter().zip(values).all(|(cv, v)| cv.is_none() || cv == v)
-    })
+    plan.cells
+        .iter()
+        .position(|c| c.baseline == baseline && c.values.iter().zip(values).all(|(cv, v)| cv.is_none() || cv == v))
 }
 
 /// One row of the table: a label and, per column combination, a cell.
@@ -181,7 +180,12 @@ fn table_rows(cfg: &SweepConfig, plan: &Plan) -> (Vec<String>, Vec<Row>) {
     let col_combos = combinations(cfg, &cols);
     let col_labels = col_combos
         .iter()
-        .map(|c| c.iter().map(|&(a, v)| format!("{} {}", cfg.axes[a].name(), cfg.axes[a].label(v))).collect::<Vec<_>>().join(", "))
+        .map(|c| {
+            c.iter()
+                .map(|&(a, v)| format!("{} {}", cfg.axes[a].name(), cfg.axes[a].label(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .collect();
     let mut out = Vec::new();
     for b in 0..cfg.baselines.len() {
@@ -232,7 +236,11 @@ pub fn markdown_table(sweep: &Sweep, plan: &Plan, results: &[RunResult]) -> Stri
     let stats: Vec<Vec<Option<Stat>>> = cfg.metrics.iter().map(|m| cell_stats(plan, results, m)).collect();
     let row_head = {
         let names: Vec<&str> = cfg.row_axes().iter().map(|&a| cfg.axes[a].name()).collect();
-        if names.is_empty() { "run".to_string() } else { names.join(" / ") }
+        if names.is_empty() {
+            "run".to_string()
+        } else {
+            names.join(" / ")
+        }
     };
     let mut header = vec![row_head];
     let mut columns = Vec::new();
@@ -283,7 +291,8 @@ fn csv_field(s: &str) -> String {
 /// `results.csv`: one row per run.
 pub fn csv(sweep: &Sweep, plan: &Plan, results: &[RunResult]) -> String {
     let cfg = &sweep.cfg;
-    let extras: BTreeSet<&String> = results.iter().filter_map(|r| r.summary.as_ref()).flat_map(|s| s.extra.keys()).collect();
+    let extras: BTreeSet<&String> =
+        results.iter().filter_map(|r| r.summary.as_ref()).flat_map(|s| s.extra.keys()).collect();
     let fixed = ["top1", "top5", "test_loss", "wall_seconds", "epoch_seconds", "images_per_second"];
     let mut head: Vec<String> = vec!["point".into(), "baseline".into()];
     head.extend(cfg.axes.iter().map(|a| a.name().to_string()));
@@ -350,7 +359,9 @@ pub fn write(sweep: &Sweep) -> Result<String> {
         .points
         .iter()
         .zip(&results)
-        .filter_map(|(p, r)| r.error.as_ref().filter(|_| r.status == Status::Failed).map(|e| format!("- `{}`: {e}", p.id)))
+        .filter_map(|(p, r)| {
+            r.error.as_ref().filter(|_| r.status == Status::Failed).map(|e| format!("- `{}`: {e}", p.id))
+        })
         .collect();
     if !failed.is_empty() {
         let _ = writeln!(md, "\n## Failed runs\n\n{}", failed.join("\n"));

@@ -20,7 +20,11 @@ fn x_positions(labels: &[String]) -> (Vec<f64>, Option<Vec<String>>) {
 
 fn combo_label(sweep: &Sweep, combo: &[(usize, usize)]) -> String {
     let cfg = &sweep.cfg;
-    combo.iter().map(|&(a, v)| format!("{}={}", cfg.axes[a].name(), cfg.axes[a].label(v))).collect::<Vec<_>>().join(", ")
+    combo
+        .iter()
+        .map(|&(a, v)| format!("{}={}", cfg.axes[a].name(), cfg.axes[a].label(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every `[[plot]]` figure, with its file name.

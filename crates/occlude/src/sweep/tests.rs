@@ -115,14 +115,20 @@ fn grid_expands_to_cells_times_seeds_with_baselines_first_and_builds_each_runs_c
     assert_eq!(plan.cells.len(), 8);
     assert_eq!(plan.points.len(), 16);
     let ids: Vec<&str> = plan.points.iter().take(3).map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, ["baseline-no-occlusion_model=R20_seed0", "baseline-no-occlusion_model=R32_seed0", "model=R20_p=0.9_seed0"]);
+    assert_eq!(
+        ids,
+        ["baseline-no-occlusion_model=R20_seed0", "baseline-no-occlusion_model=R32_seed0", "model=R20_p=0.9_seed0"]
+    );
     assert!(plan.points[8..].iter().all(|p| p.seed == 1));
     let base = RunConfig::parse_file(&sweep.meta.base).unwrap();
     // Grid point model=R32, p=0.5 at the quick scale: the quick value of the axis.
     let p = plan.points.iter().find(|p| p.id == "model=R32_p=0.5_seed0").unwrap();
     let cfg = sweep.point_config(&base, &plan, p).unwrap();
     assert_eq!((cfg.model.arch.as_str(), cfg.optimizer.lr, cfg.epochs), ("resnet8", 0.02, 1));
-    assert_eq!((cfg.augment.method.as_str(), cfg.augment.paradigm.as_str()), ("hide-and-seek:g=4,p_keep_patch=0.5", "joint"));
+    assert_eq!(
+        (cfg.augment.method.as_str(), cfg.augment.paradigm.as_str()),
+        ("hide-and-seek:g=4,p_keep_patch=0.5", "joint")
+    );
     assert_eq!(cfg.output_dir, dir.path().join("sweeps/t/quick/runs/model=R32_p=0.5_seed0"));
     // The baseline overrides the method; `$n` of the axis table is a variable, which
     // keeps its type where a string is exactly `{n}`.
@@ -134,7 +140,11 @@ fn grid_expands_to_cells_times_seeds_with_baselines_first_and_builds_each_runs_c
     let cfg = paper.point_config(&base, &plan, p).unwrap();
     assert_eq!((cfg.model.arch.as_str(), cfg.epochs), ("resnet32", 5));
     // Excluded cells are not run.
-    let (_, s) = setup(&SWEEP.replacen("seeds = [0, 1]\n", "seeds = [0, 1]\nexclude = [{ model = \"R32\", p = [0.9, 0.7] }]\n", 1));
+    let (_, s) = setup(&SWEEP.replacen(
+        "seeds = [0, 1]\n",
+        "seeds = [0, 1]\nexclude = [{ model = \"R32\", p = [0.9, 0.7] }]\n",
+        1,
+    ));
     let plan = s.plan().unwrap();
     assert_eq!(plan.cells.len(), 6);
     assert!(plan.cells.iter().all(|c| c.id != "model=R32_p=0.9" && c.id != "model=R32_p=0.7"));
@@ -207,7 +217,16 @@ fn a_failing_point_is_recorded_and_the_sweep_goes_on() {
     bad.cfg.axes[1].scale.insert("quick".into(), vec![0.9.into(), 0.7.into(), 7.into()]);
     let outcome = run(&bad, &mut exec, &Selection::default(), true).unwrap();
     let failed: Vec<&str> = outcome.failed.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(failed, ["model=R20_p=0.7_seed0", "model=R20_p=0.5_seed0", "model=R32_p=0.5_seed0", "model=R20_p=0.5_seed1", "model=R32_p=0.5_seed1"]);
+    assert_eq!(
+        failed,
+        [
+            "model=R20_p=0.7_seed0",
+            "model=R20_p=0.5_seed0",
+            "model=R32_p=0.5_seed0",
+            "model=R20_p=0.5_seed1",
+            "model=R32_p=0.5_seed1"
+        ]
+    );
     assert_eq!(outcome.trained.len(), 16 - 5);
     let plan = bad.plan().unwrap();
     let results = report::collect(&bad, &plan);
@@ -232,6 +251,7 @@ fn bad_sweep_files_are_rejected_naming_the_field() {
     let e = err(&SWEEP.replace("x = \"p\"", "x = \"p\"\nonly = { model = \"R64\" }"));
     assert!(e.contains("plot[0].only") && e.contains("R64"), "{e}");
     let (dir, _) = setup(SWEEP);
-    let e = format!("{:#}", Sweep::load(&dir.path().join("sweep.toml"), "huge", None, String::new(), vec![]).unwrap_err());
+    let e =
+        format!("{:#}", Sweep::load(&dir.path().join("sweep.toml"), "huge", None, String::new(), vec![]).unwrap_err());
     assert!(e.contains("scale.huge"), "{e}");
 }
