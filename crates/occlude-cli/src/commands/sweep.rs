@@ -70,7 +70,9 @@ pub fn exec(args: Args) -> Result<()> {
     if dry_run {
         let plan = sweep.plan()?;
         let base = RunConfig::parse_file(&sweep.meta.base)?;
-        for p in plan.points.iter().take(limit.unwrap_or(usize::MAX)) {
+        for p in
+            plan.points.iter().take(limit.unwrap_or(usize::MAX)).filter(|p| only.is_empty() || only.contains(&p.id))
+        {
             let cfg = sweep.point_config(&base, &plan, p)?;
             println!(
                 "{}\t{}\t{}\t{}\tepochs={}",
