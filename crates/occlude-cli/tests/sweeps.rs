@@ -1,7 +1,7 @@
 //! The shipped sweeps (configs/experiments/seed*.toml): each parses at both scales
 //! (every point's run configuration validates), and at the quick scale its first
 //! point and its first grid point train one step on ten images, with the report
-//! written and rebuilt by `occlude report`.
+//! written and rebuilt by `occlude report`; run again, the finished points are skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,6 +86,12 @@ fn every_shipped_sweep_parses_at_both_scales_and_its_first_points_train_one_step
             cmd.args(["--set", set]);
         }
         run_ok(&mut cmd);
+        if *name == SWEEPS[0] {
+            // Run again: the real trainer's run directories count as finished.
+            let again = run_ok(&mut cmd);
+            let err = String::from_utf8_lossy(&again.stderr);
+            assert!(err.contains("0 trained, 2 already finished, 0 failed"), "{err}");
+        }
         for id in [&quick[0], first_grid] {
             let summary = out.join("runs").join(id).join("summary.json");
             let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
