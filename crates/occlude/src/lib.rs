@@ -22,4 +22,5 @@ pub mod models;
 pub mod report;
 pub mod rng;
 pub mod saliency;
+pub mod sweep;
 pub mod train;

@@ -15,8 +15,10 @@ pub mod export;
 pub mod import;
 pub mod models;
 pub mod preview;
+pub mod report;
 pub mod saliency;
 pub mod sample;
+pub mod sweep;
 pub mod train;
 
 #[derive(Subcommand)]
@@ -33,6 +35,8 @@ pub enum Command {
     Export(export::Args),
     Import(import::Args),
     Bench(bench::Args),
+    Sweep(sweep::Args),
+    Report(report::Args),
 }
 
 pub fn exec(command: Command) -> Result<()> {
@@ -49,5 +53,7 @@ pub fn exec(command: Command) -> Result<()> {
         Command::Export(args) => export::exec(args),
         Command::Import(args) => import::exec(args),
         Command::Bench(args) => bench::exec(args),
+        Command::Sweep(args) => sweep::exec(args),
+        Command::Report(args) => report::exec(args),
     }
 }

@@ -86,18 +86,23 @@ pub fn exec(args: Args) -> Result<()> {
 }
 
 /// A flag raised by the first Ctrl-C (SIGINT): the run then stops after its current
-/// step and writes a checkpoint. A second Ctrl-C exits at once.
+/// step and writes a checkpoint. A second Ctrl-C exits at once. One flag per process,
+/// so that every run of a sweep sees the same one.
 fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let flag = std::sync::Arc::new(AtomicBool::new(false));
-    let raised = flag.clone();
-    let _ = ctrlc::set_handler(move || {
-        if raised.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to abort)");
-    });
-    flag
+    static FLAG: std::sync::OnceLock<std::sync::Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = std::sync::Arc::new(AtomicBool::new(false));
+        let raised = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            if raised.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to abort)");
+        });
+        flag
+    })
+    .clone()
 }
 
 /// Trains `cfg` on the device the flags name, stopping cleanly on Ctrl-C.

@@ -362,14 +362,14 @@ impl RunConfig {
     }
 }
 
-fn parse_override_value(raw: &str) -> toml::Value {
+pub(crate) fn parse_override_value(raw: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
-fn set_path(tree: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
+pub(crate) fn set_path(tree: &mut toml::Value, key: &str, value: toml::Value) -> Result<()> {
     let mut node = tree;
     let parts: Vec<&str> = key.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
