@@ -542,17 +542,17 @@ fn demo_trains_keep_cutout_draws_its_pictures_and_compares_with_the_baseline() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     // The demo trains the method of its config; --compare adds the baseline beside it.
     let summary = |dir: &Path| json(&dir.join("summary.json"));
-    assert_eq!(summary(&out)["augment"], "keep-cutout:s=14,saliency=low-res", "{stdout}");
+    assert_eq!(summary(&out)["augment"], "keep-cutout:s=8,saliency=low-res", "{stdout}");
     assert_eq!(summary(&out.join("baseline"))["augment"], "none");
     let line = stdout.lines().find(|l| l.contains("baseline (none) top-1")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(line.contains("keep-cutout:s=14,saliency=low-res top-1"), "{line}");
+    assert!(line.contains("keep-cutout:s=8,saliency=low-res (p_keep_image 0.5) top-1"), "{line}");
     // The pictures: 8 columns of 3 rows (original, augmented, saliency), 4 heat-map
     // rows of test images, and the curves.
     let png = |name: &str| image::open(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")).to_rgb8();
     let (preview, saliency, curves) = (png("preview.png"), png("saliency.png"), png("curves.png"));
     let (pw, ph) = preview.dimensions();
     assert!(pw > 8 * 96 && ph > 3 * 96 && ph < 4 * 96 + 16, "preview {pw}×{ph}");
-    assert!(preview.pixels().filter(|p| p.0 == [0, 255, 255]).count() >= 8 * 4 * 14, "no cut squares outlined");
+    assert!(preview.pixels().filter(|p| p.0 == [0, 255, 255]).count() >= 8 * 4 * 8, "no cut squares outlined");
     let (sw, sh) = saliency.dimensions();
     assert!(sw > 3 * 192 && sh > 4 * 192 && sh < 5 * 260, "saliency {sw}×{sh}");
     assert_eq!(curves.dimensions(), (1200, 500));

@@ -2,7 +2,7 @@
 //! configured schedule, evaluation every epoch, metrics, plots and atomic checkpoints,
 //! resumable at any epoch or checkpointed step) and the tasks it trains ([`task`]:
 //! what a step computes and reports; [`classification`] is the supervised task of
-//! both seeds). [`evaluate`] and [`stethoscope`] evaluate checkpoints, the latter on
+//! both seeds). [`evaluate`](mod@evaluate) and [`stethoscope`] evaluate checkpoints, the latter on
 //! occluded images.
 //!
 //! Papers: the optimisation recipes of [seed 000] §4.1 (SGD, step schedule) and
