@@ -5,12 +5,11 @@
 //! occlude supplies the samplers, the saliency maps and the batched apply; the model
 //! only implements [`SaliencyModel`] (two methods) to name the layers grad×act reads.
 //!
-//! `cargo run --release -p occlude --example own_model` (one epoch of the built-in
+//! `cargo run --release --example own_model` (one epoch of the built-in
 //! Fashion-MNIST subset); `crates/occlude/tests/own_model.rs` runs one step.
 use anyhow::{Context, Result};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{loss::CrossEntropyLossConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::{activation::relu, module::max_pool2d, TensorData};
@@ -48,12 +47,9 @@ impl<B: Backend> SaliencyModel<B> for SmallCnn<B> {
     }
 }
 
-/// What one step did: its loss, and how many values each augmentation changed.
+/// What one step did: its loss, and how many values KeepCutout and Hide-and-Seek changed.
 #[derive(Debug)]
-pub struct Step {
-    pub loss: f32,
-    pub changed: [usize; 2],
-}
+pub struct Step(pub f32, pub [usize; 2]);
 
 /// Trains `steps` steps (at most one epoch) and reports each.
 pub fn train(steps: usize) -> Result<Vec<Step>> {
@@ -61,11 +57,10 @@ pub fn train(steps: usize) -> Result<Vec<Step>> {
     let data = load_dataset(&DatasetSpec::new(DatasetKind::Embedded, None))?;
     let config = LoaderConfig { shuffle: true, drop_last: true, ..LoaderConfig::eval(64, 1) };
     let loader = Loader::new(data.train.clone(), data.train_preprocess.clone(), config)?;
-    let specs =
-        [AugmentSpec::parse("keep-cutout:s=14,saliency=gradxact:conv2")?, AugmentSpec::parse("hide-and-seek:g=4")?];
-    let method = specs[0].saliency().context("keep-cutout reads a saliency map")?.clone();
-    let [keep, hide] =
-        specs.map(|s| sampler_for(s.region.as_ref().expect("a region-level method")).expect("a sampler"));
+    let keep_spec = AugmentSpec::parse("keep-cutout:s=14,saliency=gradxact:conv2")?;
+    let method = keep_spec.saliency().context("keep-cutout reads a saliency map")?.clone();
+    let sampler = |s: &AugmentSpec| sampler_for(s.region.as_ref().expect("a region method")).expect("a sampler");
+    let (keep, hide) = (sampler(&keep_spec), sampler(&AugmentSpec::parse("hide-and-seek:g=4")?));
     let mut model = SmallCnn::<B>::new(data.channels, data.num_classes, &device);
     let (mut optim, loss_fn) = (SgdConfig::new().init(), CrossEntropyLossConfig::new().init(&device));
     let mut report = Vec::new();
@@ -84,7 +79,7 @@ pub fn train(steps: usize) -> Result<Vec<Step>> {
         let changed = [&cut, &hidden].map(|a| a.clone().not_equal(x.clone()).int().sum().into_scalar() as usize);
         let logits = model.forward_tapped(Tensor::cat(vec![x, cut, hidden], 0), &mut ());
         let loss = loss_fn.forward(logits, Tensor::cat(vec![y.clone(), y.clone(), y], 0));
-        report.push(Step { loss: loss.clone().into_scalar(), changed });
+        report.push(Step(loss.clone().into_scalar(), changed));
         model = optim.step(0.05, model.clone(), GradientsParams::from_grads(loss.backward(), &model));
     }
     Ok(report)
@@ -93,10 +88,7 @@ pub fn train(steps: usize) -> Result<Vec<Step>> {
 #[allow(dead_code)] // the test includes this file as a module and calls `train`
 fn main() -> Result<()> {
     for (i, s) in train(usize::MAX)?.iter().enumerate().filter(|(i, _)| i % 20 == 0) {
-        println!(
-            "step {i}: loss {:.3}, values changed by KeepCutout {}, by Hide-and-Seek {}",
-            s.loss, s.changed[0], s.changed[1]
-        );
+        println!("step {i}: loss {:.3}, values changed by KeepCutout and Hide-and-Seek {:?}", s.0, s.1);
     }
     Ok(())
 }
