@@ -532,3 +532,33 @@ fn bench_augment_prints_one_json_line_per_configuration() {
     let err = run_err(occlude().args(["bench", "augment", "--input", "3x8"]));
     assert!(err.contains("CxHxW"), "{err}");
 }
+
+#[test]
+fn demo_trains_keep_cutout_draws_its_pictures_and_compares_with_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let args = ["demo", "--quiet", "--compare", "--epochs", "1", "--per-class", "4", "--out"];
+    let run = run_ok(occlude().args(args).arg(&out));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    // The demo trains the method of its config; --compare adds the baseline beside it.
+    let summary = |dir: &Path| json(&dir.join("summary.json"));
+    assert_eq!(summary(&out)["augment"], "keep-cutout:s=8,saliency=low-res", "{stdout}");
+    assert_eq!(summary(&out.join("baseline"))["augment"], "none");
+    let line = stdout.lines().find(|l| l.contains("baseline (none) top-1")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("keep-cutout:s=8,saliency=low-res (p_keep_image 0.5) top-1"), "{line}");
+    // The pictures: 8 columns of 3 rows (original, augmented, saliency), 4 heat-map
+    // rows of test images, and the curves.
+    let png = |name: &str| image::open(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")).to_rgb8();
+    let (preview, saliency, curves) = (png("preview.png"), png("saliency.png"), png("curves.png"));
+    let (pw, ph) = preview.dimensions();
+    assert!(pw > 8 * 96 && ph > 3 * 96 && ph < 4 * 96 + 16, "preview {pw}×{ph}");
+    assert!(preview.pixels().filter(|p| p.0 == [0, 255, 255]).count() >= 8 * 4 * 8, "no cut squares outlined");
+    let (sw, sh) = saliency.dimensions();
+    assert!(sw > 3 * 192 && sh > 4 * 192 && sh < 5 * 260, "saliency {sw}×{sh}");
+    assert_eq!(curves.dimensions(), (1200, 500));
+    let last: Vec<&str> = stdout.lines().rev().take(4).collect();
+    assert!(last[0].contains("occlude bench epoch --config configs/experiments/keepaugment-table6.toml"), "{stdout}");
+    for name in ["preview.png", "saliency.png", "curves.png"] {
+        assert!(last.iter().any(|l| l.contains(name)), "{name} not named in {last:?}");
+    }
+}

@@ -3,6 +3,12 @@
 //! CPU: burn's `flex` backend (pure Rust, SIMD, multi-threaded), measured ~19× faster
 //! than `ndarray` on a ResNet training step (see BENCHMARKS.md). GPU: burn's CUDA
 //! backend (CUDA C++ compiled by NVRTC at run time) behind the `cuda` cargo feature.
+//!
+//! Papers: the recipes of [seed 000] §4.1 (ResNet-50, 90 ImageNet epochs) and
+//! [seed 003] §4.1–4.2 need a GPU; the CPU backend serves the demo and the tests.
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 use burn::backend::Autodiff;
 

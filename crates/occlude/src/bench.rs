@@ -4,6 +4,11 @@
 //! Results are meant to be compared as ratios measured in the same run (two
 //! backends, or with and without an extra pass), never as absolute timings across
 //! machines. BENCHMARKS.md records them with the commands that produced them.
+//!
+//! Papers: [seed 003] §3.1 and Table 6 (the training-time cost of saliency: vanilla,
+//! low-resolution and early-loss, relative to plain Cutout) are measured with it.
+//!
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 use crate::augment::Targets;
 use crate::models::{Ctx, ModelConfig, Network};

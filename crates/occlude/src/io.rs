@@ -1,4 +1,10 @@
 //! File output that never leaves a half-written file behind.
+//!
+//! Papers: none directly; the long runs of [seed 000] §4.1 and [seed 003] §4 need
+//! checkpoints and metrics that survive a crash.
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 use anyhow::{Context, Result};
 use std::fs::{self, File};

@@ -6,6 +6,12 @@
 //! had progressed: the draw for image 17 in epoch 3 is the same whichever thread makes
 //! it and whenever it is made (the peers' bug, pytorch #5059 and Lightning #20412,
 //! was augmentations repeating across workers or epochs).
+//!
+//! Papers: the per-image draws of every augmentation ([seed 000] §3, [seed 003] §3)
+//! and the reproducibility of their comparisons rest on it.
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

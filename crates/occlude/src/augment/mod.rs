@@ -26,6 +26,13 @@
 //! * [`apply`]: the batched apply and soft targets;
 //! * [`preview`]: the original-vs-augmented grid of `occlude preview`;
 //! * [`bench`](mod@bench): apply-time measurements (`occlude bench augment`).
+//!
+//! Papers: [seed 000] §3 (Hide-and-Seek, Cutout, saliency-max occlusion, joint
+//! training), §4.6 (batch augmentation); [seed 003] §3, Alg. 1 (Selective-Cut,
+//! Selective-Paste).
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 pub mod apply;
 mod augmenter;

@@ -6,6 +6,12 @@
 //! * [`embedded`]: a class-balanced Fashion-MNIST subset shipped inside the binary.
 //! * [`preprocess`]: crops, flips, resizing and per-channel normalisation.
 //! * [`loader`]: worker threads, prefetching, deterministic shuffling.
+//!
+//! Papers: the datasets and preprocessing of [seed 000] §4.1 (ImageNet, CIFAR) and
+//! [seed 003] §4.1–4.2 (CIFAR-10, ImageNet); Fashion-MNIST for CPU-sized runs.
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 pub mod cifar;
 pub mod embedded;

@@ -14,6 +14,12 @@
 //! kernels too); otherwise — CUDA, other dtypes (the f64 finite-difference tests) —
 //! it is burn's own ops, unchanged. Setting the environment variable
 //! `OCCLUDE_KERNELS=burn` forces burn's ops everywhere (for comparisons).
+//!
+//! Papers: none directly; they make the CPU-sized runs of the seeds' models
+//! ([seed 000] §4.1, [seed 003] §4.1) fast enough to train in the demo and the tests.
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 mod flex;
 pub use occlude_kernels::{conv, direct, norm};

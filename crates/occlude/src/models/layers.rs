@@ -135,6 +135,13 @@ pub trait TapHook<B: Backend> {
     fn tap(&mut self, name: &str, x: Tensor<B, 4>) -> Tensor<B, 4>;
 }
 
+/// No hook: every activation passes unchanged (`model.forward_tapped(x, &mut ())`).
+impl<B: Backend> TapHook<B> for () {
+    fn tap(&mut self, _: &str, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        x
+    }
+}
+
 /// Batch normalisation over `N×H×W` with PyTorch's semantics: the batch variance is
 /// biased for normalising and unbiased for the running estimate, and the running
 /// statistics move by `momentum` (0.1) per training step.

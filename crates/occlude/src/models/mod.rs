@@ -2,6 +2,13 @@
 //!
 //! Every model runs its forward pass with a [`Ctx`]: batch-norm mode, whether the
 //! early-exit head is evaluated, and a hook on named taps (for saliency at a layer).
+//!
+//! Papers: [seed 000] §4.1, §4.4 (ResNet-50, AlexNet, VGG; taps at `layer{s}.{b}.conv1`)
+//! and §4.5 (Dropout, SpatialDropout, DropBlock); [seed 003] §4.1 (Wide ResNet,
+//! Shake-Shake, PyramidNet+ShakeDrop) and §3.1 (the early-loss head).
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 pub mod alexnet;
 pub mod arch;

@@ -1,7 +1,7 @@
 //! The saliency methods ([`SaliencyMethod`]) and the batch-norm statistics of the
 //! pass ([`BnStats`]); see the documentation of [`super`].
 
-use crate::models::Network;
+use super::SaliencyModel;
 use anyhow::{bail, Result};
 use burn::prelude::*;
 use std::fmt;
@@ -44,7 +44,7 @@ impl SaliencyMethod {
 
     /// Checks that `model` supports this method: the layer exists, or the model has an
     /// early head.
-    pub fn check<B: Backend>(&self, model: &Network<B>) -> Result<()> {
+    pub fn check<B: Backend, M: SaliencyModel<B> + ?Sized>(&self, model: &M) -> Result<()> {
         match self {
             Self::GradXAct { layer } => {
                 let names = model.tap_names();

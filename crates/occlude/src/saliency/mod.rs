@@ -92,21 +92,37 @@
 //! border. Bicubic uses `a = −0.75` (PyTorch's kernel) without antialiasing. Bilinear
 //! upsampling of a non-negative map is a convex combination, so maps stay
 //! non-negative.
+//!
+//! # Papers
+//!
+//! [seed 000] §3, Eq. 1 (grad×act, NormGrad) and §4.4; [seed 003] §3 (vanilla gradient)
+//! and §3.1 (low-resolution, early loss). Any model implementing [`SaliencyModel`]
+//! gets these maps ([`compute_model`]).
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 pub mod explain;
+pub mod gallery;
+mod maps;
 mod method;
+pub mod model;
 pub mod npy;
 pub mod render;
 
+pub use crate::models::TapHook;
+pub use maps::SaliencyMaps;
 pub use method::{BnStats, SaliencyMethod};
+pub use model::SaliencyModel;
 
-use crate::models::{Ctx, Network, TapHook};
+use crate::models::{Ctx, Network};
 use anyhow::{bail, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use model::WithBn;
 
 /// Which logit the saliency differentiates.
 #[derive(Clone, Debug)]
@@ -178,10 +194,47 @@ pub fn compute_frozen_with<B: AutodiffBackend>(
     bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
     method.check(frozen)?;
-    let [n, c, h, w] = images.dims();
+    let c = images.dims()[1];
     if c != frozen.input_channels() {
         bail!("saliency: images have {c} channels but the model takes {}", frozen.input_channels());
     }
+    compute_model_frozen(&WithBn { net: frozen, bn }, images, target, method)
+}
+
+/// Saliency maps of a batch under any [`SaliencyModel`] — a model of your own (see
+/// [`model`]) or a [`Network`] — on a frozen copy of it (`M::from_inner(valid())`: no
+/// parameter requires a gradient, nothing reaches `model`): an `N×H×W` tensor of
+/// non-negative values on the inner backend, as [`compute`].
+pub fn compute_model<B: AutodiffBackend, M: SaliencyModel<B> + AutodiffModule<B>>(
+    model: &M,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+) -> Result<Tensor<B::InnerBackend, 3>> {
+    method.check(model)?;
+    compute_model_frozen(&M::from_inner(model.valid().no_grad()), images, target, method)
+}
+
+/// [`compute_model`], read back to the host (the form the samplers take).
+pub fn compute_model_host<B: AutodiffBackend, M: SaliencyModel<B> + AutodiffModule<B>>(
+    model: &M,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+) -> Result<SaliencyMaps> {
+    SaliencyMaps::from_tensor(compute_model(model, images, target, method)?)
+}
+
+/// [`compute_model`] on a model that is already a frozen copy (or whose parameters
+/// may receive gradients: none is computed, but the autodiff graph is then larger).
+pub fn compute_model_frozen<B: AutodiffBackend, M: SaliencyModel<B> + ?Sized>(
+    frozen: &M,
+    images: Tensor<B, 4>,
+    target: Target<B>,
+    method: &SaliencyMethod,
+) -> Result<Tensor<B::InnerBackend, 3>> {
+    method.check(frozen)?;
+    let [n, _, h, w] = images.dims();
     if let Target::Label(y) = &target {
         if y.dims()[0] != n {
             bail!("saliency: {} labels for {n} images", y.dims()[0]);
@@ -190,13 +243,13 @@ pub fn compute_frozen_with<B: AutodiffBackend>(
     // Re-wrapped from the inner backend: untracked, whatever `images` was linked to.
     let x = images.inner();
     match method {
-        SaliencyMethod::Vanilla => Ok(channel_max_abs(input_gradient(frozen, x, &target, false, bn)?)),
-        SaliencyMethod::EarlyLoss => Ok(channel_max_abs(input_gradient(frozen, x, &target, true, bn)?)),
+        SaliencyMethod::Vanilla => Ok(channel_max_abs(input_gradient(frozen, x, &target, false)?)),
+        SaliencyMethod::EarlyLoss => Ok(channel_max_abs(input_gradient(frozen, x, &target, true)?)),
         SaliencyMethod::LowRes => {
-            let map = channel_max_abs(input_gradient(frozen, downsample(x, h, w), &target, false, bn)?);
+            let map = channel_max_abs(input_gradient(frozen, downsample(x, h, w), &target, false)?);
             Ok(upsample(map, h, w))
         }
-        SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer, bn),
+        SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer),
     }
 }
 
@@ -255,19 +308,17 @@ fn objective<B: AutodiffBackend>(logits: Tensor<B, 2>, target: &Target<B>) -> Te
 }
 
 /// ∂ objective / ∂ x for the main logits or the early head's.
-fn input_gradient<B: AutodiffBackend>(
-    frozen: &Network<B>,
+fn input_gradient<B: AutodiffBackend, M: SaliencyModel<B> + ?Sized>(
+    frozen: &M,
     x: Tensor<B::InnerBackend, 4>,
     target: &Target<B>,
     early: bool,
-    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 4>> {
     let x = Tensor::<B, 4>::from_inner(x).require_grad();
-    let mut ctx = Ctx::eval_with_batch_stats(bn.train());
     let logits = if early {
-        frozen.forward_early(x.clone(), &mut ctx).context("saliency early-loss: the model has no early head")?
+        frozen.forward_early(x.clone()).context("saliency early-loss: the model has no early head")?
     } else {
-        frozen.forward_with(x.clone(), &mut ctx).0
+        model::forward(frozen, x.clone())
     };
     let grads = objective(logits, target).backward();
     x.grad(&grads).context("saliency: no gradient reached the input")
@@ -298,19 +349,15 @@ impl<B: AutodiffBackend> TapHook<B> for Probe<B> {
     }
 }
 
-fn grad_x_act<B: AutodiffBackend>(
-    frozen: &Network<B>,
+fn grad_x_act<B: AutodiffBackend, M: SaliencyModel<B> + ?Sized>(
+    frozen: &M,
     x: Tensor<B::InnerBackend, 4>,
     target: &Target<B>,
     layer: &str,
-    bn: BnStats,
 ) -> Result<Tensor<B::InnerBackend, 3>> {
     let [_, _, h, w] = x.dims();
     let mut probe = Probe::<B> { layer: layer.to_string(), leaf: None };
-    let logits = {
-        let mut ctx = Ctx::eval_with_batch_stats(bn.train()).with_hook(&mut probe);
-        frozen.forward_with(Tensor::from_inner(x), &mut ctx).0
-    };
+    let logits = frozen.forward_tapped(Tensor::from_inner(x), &mut probe);
     let leaf =
         probe.leaf.with_context(|| format!("saliency gradxact: the forward pass never reached layer {layer:?}"))?;
     let grads = objective(logits, target).backward();
@@ -320,42 +367,6 @@ fn grad_x_act<B: AutodiffBackend>(
     let norm = |t: Tensor<B::InnerBackend, 4>| t.square().sum_dim(1).sqrt();
     let s = (norm(g) * norm(a)).reshape([n, hl, wl]);
     Ok(upsample(s, h, w))
-}
-
-/// Saliency maps on the host: `count` maps of `height × width` values, row-major, one
-/// after the other.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SaliencyMaps {
-    pub count: usize,
-    pub height: usize,
-    pub width: usize,
-    pub values: Vec<f32>,
-}
-
-impl SaliencyMaps {
-    /// Reads an `N×H×W` tensor back (as `f32`).
-    pub fn from_tensor<B: Backend>(maps: Tensor<B, 3>) -> Result<Self> {
-        let [count, height, width] = maps.dims();
-        let values = maps.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        Ok(Self { count, height, width, values })
-    }
-
-    /// The map of image `i` (`height × width`, row-major).
-    pub fn map(&self, i: usize) -> &[f32] {
-        let n = self.height * self.width;
-        &self.values[i * n..(i + 1) * n]
-    }
-
-    /// One `Vec` per image.
-    pub fn to_vecs(&self) -> Vec<Vec<f32>> {
-        (0..self.count).map(|i| self.map(i).to_vec()).collect()
-    }
-
-    /// The maps of images `indices`, in that order.
-    pub fn select(&self, indices: &[usize]) -> Self {
-        let values = indices.iter().flat_map(|&i| self.map(i).iter().copied()).collect();
-        Self { count: indices.len(), height: self.height, width: self.width, values }
-    }
 }
 
 /// [`compute`], read back to the host.

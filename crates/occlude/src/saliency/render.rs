@@ -67,6 +67,33 @@ const TITLE: usize = 28;
 /// Renders the three panels as PNG bytes. Small images are enlarged by an integer
 /// factor (nearest neighbour) so that each panel is at least 192 pixels wide.
 pub fn heatmap_png(h: &Heatmap<'_>) -> Result<Vec<u8>> {
+    let (buf, w, ht) = heatmap_rgb(h)?;
+    encode_png(&buf, w as u32, ht as u32)
+}
+
+/// Several heat maps, one row each (as [`heatmap_png`] draws one), stacked top to
+/// bottom in one PNG; rows of different widths are left-aligned on white.
+pub fn heatmaps_png(rows: &[Heatmap<'_>]) -> Result<Vec<u8>> {
+    if rows.is_empty() {
+        bail!("heat maps: nothing to draw");
+    }
+    let rendered = rows.iter().map(heatmap_rgb).collect::<Result<Vec<_>>>()?;
+    let width = rendered.iter().map(|r| r.1).max().unwrap_or(0);
+    let height: usize = rendered.iter().map(|r| r.2).sum();
+    let mut out = vec![255u8; width * height * 3];
+    let mut top = 0;
+    for (buf, w, h) in &rendered {
+        for y in 0..*h {
+            let o = ((top + y) * width) * 3;
+            out[o..o + w * 3].copy_from_slice(&buf[y * w * 3..(y + 1) * w * 3]);
+        }
+        top += h;
+    }
+    encode_png(&out, width as u32, height as u32)
+}
+
+/// The RGB buffer of [`heatmap_png`], with its width and height.
+fn heatmap_rgb(h: &Heatmap<'_>) -> Result<(Vec<u8>, usize, usize)> {
     let (c, ih, iw) = (h.channels, h.height, h.width);
     if c == 0 || ih == 0 || iw == 0 || h.image.len() != c * ih * iw || h.map.len() != ih * iw {
         bail!("heat map: image {c}×{ih}×{iw} with {} values and a map of {} values", h.image.len(), h.map.len());
@@ -114,7 +141,7 @@ pub fn heatmap_png(h: &Heatmap<'_>) -> Result<Vec<u8>> {
         root.draw_text(&h.title, &style, (GAP as i32, 6)).map_err(|e| anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
-    encode_png(&buf, w as u32, ht as u32)
+    Ok((buf, w, ht))
 }
 
 #[cfg(test)]
@@ -155,5 +182,19 @@ mod tests {
         assert_eq!((img.width() as usize, img.height() as usize), (3 * 196 + 4 * GAP, TITLE + 196 + GAP));
         assert!(display_scale(&map) > 26.0 && display_scale(&map) <= 27.0);
         assert_eq!(display_scale(&[]), 0.0);
+
+        let row = |title: &str| Heatmap {
+            image: &image,
+            channels: 1,
+            height: 28,
+            width: 28,
+            normalization: &norm,
+            map: &map,
+            title: title.into(),
+        };
+        let png = heatmaps_png(&[row("a"), row("b"), row("c")]).unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!((img.width() as usize, img.height() as usize), (3 * 196 + 4 * GAP, 3 * (TITLE + 196 + GAP)));
+        assert!(heatmaps_png(&[]).is_err());
     }
 }

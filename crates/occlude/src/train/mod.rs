@@ -2,8 +2,15 @@
 //! configured schedule, evaluation every epoch, metrics, plots and atomic checkpoints,
 //! resumable at any epoch or checkpointed step) and the tasks it trains ([`task`]:
 //! what a step computes and reports; [`classification`] is the supervised task of
-//! both seeds). [`evaluate`] and [`stethoscope`] evaluate checkpoints, the latter on
+//! both seeds). [`evaluate`](mod@evaluate) and [`stethoscope`] evaluate checkpoints, the latter on
 //! occluded images.
+//!
+//! Papers: the optimisation recipes of [seed 000] §4.1 (SGD, step schedule) and
+//! [seed 003] §4.1 (SGD, cosine schedule), joint training ([seed 000] §3, §4.3) and
+//! the early loss ([seed 003] §3.1).
+//!
+//! [seed 000]: https://arxiv.org/abs/1910.10651
+//! [seed 003]: https://arxiv.org/abs/2011.11778
 
 pub mod checkpoint;
 pub mod classification;
