@@ -43,12 +43,12 @@ pub use augmenter::{batch_saliency, Augmented, Augmenter, StageParams};
 
 use crate::data::HostBatch;
 use crate::models::Network;
+use crate::saliency::SaliencyMethod;
 use crate::train::config::AugmentConfig;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
-use crate::saliency::SaliencyMethod;
 use keep::reuse::ReuseCache;
 use ops::{ImageOpsConfig, OpPolicy};
 use spec::{AugmentSpec, MethodSpec};

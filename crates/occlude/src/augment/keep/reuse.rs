@@ -176,7 +176,12 @@ impl ReuseCache {
         check_crop(crop)?;
         let size = (crop.out_height, crop.out_width);
         if *self.size.get_or_insert(size) != size {
-            bail!("saliency=reuse: images of {}×{} after {:?}; every image must have one size", size.0, size.1, self.size);
+            bail!(
+                "saliency=reuse: images of {}×{} after {:?}; every image must have one size",
+                size.0,
+                size.1,
+                self.size
+            );
         }
         if self.maps.len() <= index {
             self.maps.resize(index + 1, Vec::new());

@@ -115,7 +115,7 @@ fn on_later_visits_the_sampler_reads_the_cached_map_through_the_current_crop() {
     let mut cache = ReuseCache::new();
     let seen = host(n, h, w, first.clone());
     // A hot spot per image, at a different place each time.
-    for i in 0..n {
+    for (i, crop) in first.iter().enumerate() {
         let map: Vec<f32> = (0..h * w)
             .map(|p| {
                 let (y, x) = ((p / w) as f32, (p % w) as f32);
@@ -123,7 +123,7 @@ fn on_later_visits_the_sampler_reads_the_cached_map_through_the_current_crop() {
                 (-((y - cy).powi(2) + (x - cx).powi(2)) / 6.0).exp() + 0.01
             })
             .collect();
-        cache.record(seen.indices[i], &first[i], &map).unwrap();
+        cache.record(seen.indices[i], crop, &map).unwrap();
     }
     assert_eq!(cache.len(), n);
     let host = host(n, h, w, later.clone());
@@ -139,7 +139,12 @@ fn on_later_visits_the_sampler_reads_the_cached_map_through_the_current_crop() {
         let cut: Vec<usize> = (0..h * w).filter(|&p| got[i * h * w + p] == 0.0).collect();
         let (ys, xs): (Vec<usize>, Vec<usize>) = cut.iter().map(|p| (p / w, p % w)).unzip();
         let (y0, x0) = (*ys.iter().min().unwrap(), *xs.iter().min().unwrap());
-        let r = crate::augment::params::Rect::new(y0, x0, ys.iter().max().unwrap() + 1 - y0, xs.iter().max().unwrap() + 1 - x0);
+        let r = crate::augment::params::Rect::new(
+            y0,
+            x0,
+            ys.iter().max().unwrap() + 1 - y0,
+            xs.iter().max().unwrap() + 1 - x0,
+        );
         assert_eq!(r.area(), cut.len(), "image {i}: one rectangle");
         assert!(sel.regions().contains(&r), "image {i}: {r:?} is not a passing region of the mapped map");
         differs |= !sel.ties && sel.passing < cands.len();

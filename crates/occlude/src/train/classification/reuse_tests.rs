@@ -67,8 +67,15 @@ fn the_cached_map_is_the_input_gradient_of_the_steps_loss_mapped_back_through_cr
         // step's loss, its gradient with respect to the first n rows.
         let mut aug = AugmentPlan::from_config(&cfg.augment).unwrap().build::<A>();
         let (x, y) = to_device::<A>(&host, host.images.clone(), &device);
-        let input =
-            AugmentInput { host: &host, images: x, labels: y, model: &model, epoch: 0, num_classes: 10, seed: cfg.seed };
+        let input = AugmentInput {
+            host: &host,
+            images: x,
+            labels: y,
+            model: &model,
+            epoch: 0,
+            num_classes: 10,
+            seed: cfg.seed,
+        };
         let tb = aug.apply(input).unwrap();
         let images = tb.images.require_grad();
         let mut ctx = Ctx::train_at(cfg.seed, 0, 1).with_early_head(true);
@@ -88,9 +95,8 @@ fn the_cached_map_is_the_input_gradient_of_the_steps_loss_mapped_back_through_cr
         task.after_backward(&out.loss.backward()).unwrap();
         for i in 0..n {
             // max_c |g| of row i (the clean copy in joint training, the trained image otherwise).
-            let map: Vec<f32> = (0..h * w)
-                .map(|p| (0..c).map(|ch| g[(i * c + ch) * h * w + p].abs()).fold(0.0, f32::max))
-                .collect();
+            let map: Vec<f32> =
+                (0..h * w).map(|p| (0..c).map(|ch| g[(i * c + ch) * h * w + p].abs()).fold(0.0, f32::max)).collect();
             assert!(map.iter().any(|&v| v > 0.0));
             let want = expected_source(&host.crops[i], &map, h, w);
             let got = task.augment.reused_map(host.indices[i]).expect("cached after the step");
