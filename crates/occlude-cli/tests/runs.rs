@@ -236,3 +236,24 @@ fn eval_on_occluded_images_is_deterministic_and_occludes_what_the_spec_says() {
         assert!(err.contains("--occlude") && err.contains(why), "{spec}: {err}");
     }
 }
+
+#[test]
+fn keep_cutout_reuse_trains_as_cutout_until_it_has_maps_then_follows_them() {
+    // Epoch 1 has no cached map for any image, so it is Cutout draw for draw (same
+    // loss, same accuracy); epoch 2 samples from the maps the steps of epoch 1 cached.
+    let dir = tempfile::tempdir().unwrap();
+    let train = |method: &str, out: &str| -> Vec<serde_json::Value> {
+        let extra = format!("[augment]\nmethod = \"{method}\"\nparadigm = \"joint\"\n");
+        let cfg = tiny_config(dir.path(), &extra);
+        let out = dir.path().join(out);
+        run_ok(occlude().args(["train", "-q", "--epochs", "2", "--config"]).arg(&cfg).arg("--out").arg(&out));
+        metrics(&out)
+    };
+    let reuse = train("keep-cutout:s=14,saliency=reuse", "reuse");
+    let cutout = train("cutout:s=14", "cutout");
+    assert_eq!(reuse.len(), 2);
+    assert_eq!(reuse[0]["train_loss"], cutout[0]["train_loss"], "first epoch: {} vs {}", reuse[0], cutout[0]);
+    assert_eq!(reuse[0]["test_loss"], cutout[0]["test_loss"]);
+    assert_ne!(reuse[1]["train_loss"], cutout[1]["train_loss"], "second epoch: the cached maps guide the cuts");
+    assert!(reuse[1]["train_loss"].as_f64().unwrap().is_finite());
+}

@@ -50,11 +50,13 @@ pub use augmenter::{batch_saliency, Augmented, Augmenter, StageParams};
 
 use crate::data::HostBatch;
 use crate::models::Network;
+use crate::saliency::SaliencyMethod;
 use crate::train::config::AugmentConfig;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
+use keep::reuse::ReuseCache;
 use ops::{ImageOpsConfig, OpPolicy};
 use spec::{AugmentSpec, MethodSpec};
 
@@ -91,6 +93,27 @@ pub struct AugmentInput<'a, B: AutodiffBackend> {
 /// Turns a loaded batch into the batch the network trains on.
 pub trait BatchAugment<B: AutodiffBackend> {
     fn apply(&mut self, input: AugmentInput<'_, B>) -> Result<TrainBatch<B>>;
+
+    /// Whether the step must track the batch [`apply`](Self::apply) returned, so that
+    /// [`record_input_gradient`](Self::record_input_gradient) gets its gradient
+    /// (`saliency=reuse`).
+    fn tracks_input_gradient(&self) -> bool {
+        false
+    }
+
+    /// The gradient of the step's loss with respect to the batch `apply` returned for
+    /// `host` (same rows), after the step's backward pass.
+    fn record_input_gradient(&mut self, host: &HostBatch, grad: Tensor<B::InnerBackend, 4>) -> Result<()> {
+        let _ = (host, grad);
+        Ok(())
+    }
+
+    /// The map `saliency=reuse` holds for dataset image `index`, in source-image
+    /// coordinates ([`keep::reuse::ReuseCache::source`]), if any.
+    fn reused_map(&self, index: usize) -> Option<&[f32]> {
+        let _ = index;
+        None
+    }
 }
 
 /// The training paradigms of seed 000.
@@ -172,7 +195,12 @@ impl AugmentPlan {
 
     /// The batch transform for training.
     pub fn build<B: AutodiffBackend>(&self) -> Box<dyn BatchAugment<B>> {
-        Box::new(TrainAugment { paradigm: self.paradigm, augmenter: Augmenter::new(&self.spec, self.p_keep_image) })
+        let reuse = (self.spec.saliency() == Some(&SaliencyMethod::Reuse)).then(ReuseCache::new);
+        Box::new(TrainAugment {
+            paradigm: self.paradigm,
+            augmenter: Augmenter::new(&self.spec, self.p_keep_image),
+            reuse,
+        })
     }
 }
 
@@ -191,6 +219,8 @@ pub fn image_ops_config(m: &MethodSpec) -> ImageOpsConfig {
 struct TrainAugment {
     paradigm: Paradigm,
     augmenter: Augmenter,
+    /// `saliency=reuse`: the maps of earlier visits ([`keep::reuse`]).
+    reuse: Option<ReuseCache>,
 }
 
 impl<B: AutodiffBackend> BatchAugment<B> for TrainAugment {
@@ -205,7 +235,13 @@ impl<B: AutodiffBackend> BatchAugment<B> for TrainAugment {
         // The maps of the clean (preprocessed) batch with respect to the labels, on a
         // frozen copy of the model (see `crate::saliency`), for the images whose draws
         // read one.
-        let maps = batch_saliency(&self.augmenter, host, images.clone(), labels.clone(), model, seed, epoch)?;
+        let maps = match &self.reuse {
+            Some(cache) => {
+                let needed = self.augmenter.saliency_images(host, seed, epoch);
+                (!needed.is_empty()).then(|| cache.maps(host, &needed)).transpose()?
+            }
+            None => batch_saliency(&self.augmenter, host, images.clone(), labels.clone(), model, seed, epoch)?,
+        };
         let clean = if joint { Some(images.clone()) } else { None };
         let a = self.augmenter.augment(host, images, seed, epoch, num_classes, maps.as_ref())?;
         let soft =
@@ -227,6 +263,22 @@ impl<B: AutodiffBackend> BatchAugment<B> for TrainAugment {
                 TrainBatch { images: Tensor::cat(vec![clean, a.images], 0), targets: Targets::Soft(soft(both, 2 * n)) }
             }
         })
+    }
+
+    fn tracks_input_gradient(&self) -> bool {
+        self.reuse.is_some()
+    }
+
+    /// Rows `0..n` are the clean copy in joint training and the trained images
+    /// otherwise ([`keep::reuse`]).
+    fn record_input_gradient(&mut self, host: &HostBatch, grad: Tensor<B::InnerBackend, 4>) -> Result<()> {
+        let Some(cache) = &mut self.reuse else { return Ok(()) };
+        let maps = keep::reuse::input_saliency(grad, host.len())?;
+        cache.record_batch(host, &maps)
+    }
+
+    fn reused_map(&self, index: usize) -> Option<&[f32]> {
+        self.reuse.as_ref()?.source(index)
     }
 }
 

@@ -19,13 +19,19 @@ pub enum SaliencyMethod {
     LowRes,
     /// `early-loss`: vanilla saliency of the early head's logit.
     EarlyLoss,
+    /// `reuse`: no saliency pass. The map is `max_c |∂ loss / ∂ input|` of the image
+    /// from the training step of its previous visit, cached in source-image
+    /// coordinates and mapped through the current crop and flip
+    /// ([`crate::augment::keep::reuse`]); only the training path has it.
+    Reuse,
 }
 
 impl SaliencyMethod {
     /// The accepted spellings, for messages.
-    pub const SYNTAX: &'static str = "vanilla, gradxact:<layer> (e.g. gradxact:layer3.0.conv1), low-res, early-loss";
+    pub const SYNTAX: &'static str =
+        "vanilla, gradxact:<layer> (e.g. gradxact:layer3.0.conv1), low-res, early-loss, reuse";
 
-    /// Parses `vanilla`, `gradxact:<layer>`, `low-res` or `early-loss`.
+    /// Parses `vanilla`, `gradxact:<layer>`, `low-res`, `early-loss` or `reuse`.
     pub fn parse(s: &str) -> Result<Self> {
         let s = s.trim();
         let (name, arg) = match s.split_once(':') {
@@ -36,6 +42,7 @@ impl SaliencyMethod {
             ("vanilla", None) => Self::Vanilla,
             ("low-res", None) => Self::LowRes,
             ("early-loss", None) => Self::EarlyLoss,
+            ("reuse", None) => Self::Reuse,
             ("gradxact", Some(layer)) if !layer.is_empty() => Self::GradXAct { layer: layer.to_string() },
             ("gradxact", _) => bail!("saliency method {s:?}: name the layer, e.g. gradxact:layer3.0.conv1"),
             _ => bail!("unknown saliency method {s:?}; expected one of {}", Self::SYNTAX),
@@ -78,6 +85,7 @@ impl fmt::Display for SaliencyMethod {
             Self::GradXAct { layer } => write!(f, "gradxact:{layer}"),
             Self::LowRes => write!(f, "low-res"),
             Self::EarlyLoss => write!(f, "early-loss"),
+            Self::Reuse => write!(f, "reuse"),
         }
     }
 }

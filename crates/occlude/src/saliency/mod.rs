@@ -24,6 +24,9 @@
 //!   stem, the first stage and the head ([`Network::forward_early`]), so neither the
 //!   forward nor the backward pass touches the later stages. Needs a model trained
 //!   with `model.early_head = true`.
+//! * `reuse` — no pass at all: the training step's own input gradient, cached from the
+//!   image's previous visit ([`crate::augment::keep::reuse`]). Only training has it;
+//!   [`compute`] refuses it.
 //!
 //! # Target ([`Target`])
 //!
@@ -250,8 +253,13 @@ pub fn compute_model_frozen<B: AutodiffBackend, M: SaliencyModel<B> + ?Sized>(
             Ok(upsample(map, h, w))
         }
         SaliencyMethod::GradXAct { layer } => grad_x_act(frozen, x, &target, layer),
+        SaliencyMethod::Reuse => bail!("{REUSE_HAS_NO_PASS}"),
     }
 }
+
+/// Why `reuse` cannot be computed on its own.
+const REUSE_HAS_NO_PASS: &str = "saliency reuse has no saliency pass of its own: it reuses the input gradient of the \
+     training step (augment.method keep-…:saliency=reuse in training); use vanilla, low-res, early-loss or gradxact here";
 
 /// The size of the low-resolution copy: half of each side, rounded down, at least 1
 /// (`F.interpolate(scale_factor=0.5)`).
@@ -287,6 +295,7 @@ pub fn method_logits<B: Backend>(
             let [_, _, h, w] = images.dims();
             model.forward_with(downsample(images, h, w), &mut ctx).0
         }
+        SaliencyMethod::Reuse => bail!("{REUSE_HAS_NO_PASS}"),
     })
 }
 
@@ -324,8 +333,8 @@ fn input_gradient<B: AutodiffBackend, M: SaliencyModel<B> + ?Sized>(
     x.grad(&grads).context("saliency: no gradient reached the input")
 }
 
-/// `max_c |g|`: `N×C×H×W` → `N×H×W`.
-fn channel_max_abs<B: Backend>(g: Tensor<B, 4>) -> Tensor<B, 3> {
+/// `max_c |g|`: `N×C×H×W` → `N×H×W` (seed 003 §3's reduction over colour channels).
+pub fn channel_max_abs<B: Backend>(g: Tensor<B, 4>) -> Tensor<B, 3> {
     let [n, _, h, w] = g.dims();
     g.abs().max_dim(1).reshape([n, h, w])
 }

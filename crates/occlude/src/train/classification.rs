@@ -9,9 +9,12 @@ use super::loss;
 use super::task::{Batches, Evaluation, StepInfo, StepOutput, Task};
 use super::RunConfig;
 use crate::augment::{AugmentInput, AugmentPlan, BatchAugment, Targets};
+use crate::data::preprocess::Crop;
 use crate::data::{load_dataset, HostBatch, Loader, LoaderConfig};
 use crate::models::{Ctx, ModelConfig, Network};
-use anyhow::{Context, Result};
+use crate::saliency::SaliencyMethod;
+use anyhow::{bail, Context, Result};
+use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use std::collections::BTreeMap;
 
@@ -30,6 +33,9 @@ pub struct Classification<B: AutodiffBackend> {
     augment: Box<dyn BatchAugment<B>>,
     bad_images_skipped: usize,
     device: B::Device,
+    /// The step's batch and its tracked input, while the augmentation wants the input
+    /// gradient (`saliency=reuse`) and the loop has not back-propagated yet.
+    pending_input: Option<(HostBatch, Tensor<B, 4>)>,
 }
 
 impl<B: AutodiffBackend> Classification<B> {
@@ -37,6 +43,16 @@ impl<B: AutodiffBackend> Classification<B> {
     pub fn new(cfg: &RunConfig, device: &B::Device) -> Result<Self> {
         let plan = AugmentPlan::from_config(&cfg.augment)?;
         let splits = load_dataset(&cfg.data).context("loading data")?;
+        if plan.spec.saliency() == Some(&SaliencyMethod::Reuse)
+            && !matches!(splits.train_preprocess.crop, Crop::None | Crop::PadCrop { .. })
+        {
+            bail!(
+                "augment.method {:?}: saliency=reuse maps saliency through crops that do not resize; \
+                 the training crop {:?} resizes (use crop none or pad-crop)",
+                cfg.augment.method,
+                splits.train_preprocess.crop
+            );
+        }
         let train_loader = Loader::new(
             splits.train.clone(),
             splits.train_preprocess.clone(),
@@ -75,6 +91,7 @@ impl<B: AutodiffBackend> Classification<B> {
             augment: plan.build::<B>(),
             bad_images_skipped: splits.train.bad_images_skipped() + splits.test.bad_images_skipped(),
             device: device.clone(),
+            pending_input: None,
         })
     }
 }
@@ -108,11 +125,17 @@ impl<B: AutodiffBackend> Task<B> for Classification<B> {
             seed: self.seed,
         })?;
         let n = step_batch.images.dims()[0];
+        let mut images = step_batch.images;
+        if self.augment.tracks_input_gradient() {
+            // A leaf of the step's graph: the backward pass also yields ∂loss/∂images.
+            images = images.detach().require_grad();
+            self.pending_input = Some((batch, images.clone()));
+        }
         let early = model.has_early_head();
         // Stochastic layers (Shake-Shake, ShakeDrop, dropout family) draw from (seed, step);
         // schedules (DropBlock's keep probability) see step / total steps.
         let mut ctx = Ctx::train_at(self.seed, at.step, at.total_steps).with_early_head(early);
-        let (logits, early_logits) = model.forward_with(step_batch.images, &mut ctx);
+        let (logits, early_logits) = model.forward_with(images, &mut ctx);
         let mut loss = loss::cross_entropy(logits.clone(), &step_batch.targets, self.label_smoothing);
         if let Some(e) = early_logits {
             let head = loss::cross_entropy(e, &step_batch.targets, self.label_smoothing);
@@ -124,6 +147,14 @@ impl<B: AutodiffBackend> Task<B> for Classification<B> {
         };
         let correct = logits.detach().argmax(1).reshape([n]).equal(hard).int().sum();
         Ok(StepOutput { loss, images: n, correct: correct.inner(), scored: n, metrics: Vec::new() })
+    }
+
+    fn after_backward(&mut self, grads: &B::Gradients) -> Result<()> {
+        if let Some((host, images)) = self.pending_input.take() {
+            let grad = images.grad(grads).context("saliency=reuse: no gradient reached the input batch")?;
+            self.augment.record_input_gradient(&host, grad)?;
+        }
+        Ok(())
     }
 
     fn evaluate(&mut self, model: &Network<B::InnerBackend>, _epoch: usize) -> Result<Evaluation> {
@@ -141,3 +172,6 @@ impl<B: AutodiffBackend> Task<B> for Classification<B> {
         self.bad_images_skipped
     }
 }
+
+#[cfg(test)]
+mod reuse_tests;

@@ -167,7 +167,9 @@ where
             let at =
                 StepInfo { epoch, step: state.step, steps_per_epoch, total_steps: steps_per_epoch * cfg.epochs, lr };
             let out = task.step(&model, batch, at)?;
-            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+            let grads = out.loss.backward();
+            task.after_backward(&grads)?;
+            let grads = GradientsParams::from_grads(grads, &model);
             model = sgd.step(lr, model, grads);
             seen_images += out.images;
             pending.steps.push(PendingStep {

@@ -106,6 +106,14 @@ pub trait Task<B: AutodiffBackend> {
     /// the loop, which owns the optimiser.
     fn step(&mut self, model: &Self::Model, batch: Self::Batch, at: StepInfo) -> Result<StepOutput<B>>;
 
+    /// Called with the gradients of the step's loss after the loop back-propagated it
+    /// and before the optimiser steps: a task that reuses what the backward pass
+    /// computed (e.g. the input gradient, for `saliency=reuse`) reads it here.
+    fn after_backward(&mut self, grads: &B::Gradients) -> Result<()> {
+        let _ = grads;
+        Ok(())
+    }
+
     /// Evaluation after `epoch` (0-based) with the network in inference mode.
     fn evaluate(&mut self, model: &<Self::Model as AutodiffModule<B>>::InnerModule, epoch: usize)
         -> Result<Evaluation>;

@@ -74,6 +74,7 @@
 mod cut;
 mod occlusion;
 mod paste;
+pub mod reuse;
 mod score;
 mod select;
 
@@ -97,3 +98,6 @@ mod rule_tests;
 
 #[cfg(test)]
 mod training_path;
+
+#[cfg(test)]
+mod reuse_tests;

@@ -27,8 +27,9 @@
 //! 224 px. A size given that does not fit the images is an error naming the method and
 //! the key ([`AugmentSpec::check_image_size`]).
 //!
-//! `saliency` is any [`SaliencyMethod`]: `vanilla`, `low-res`, `early-loss` or
-//! `gradxact:<layer>`; `saliency_bn` is the batch-norm statistics of the saliency pass,
+//! `saliency` is any [`SaliencyMethod`]: `vanilla`, `low-res`, `early-loss`,
+//! `gradxact:<layer>` or `reuse` (no saliency pass: the training step's own input
+//! gradient from the image's previous visit, [`super::keep::reuse`]); `saliency_bn` is the batch-norm statistics of the saliency pass,
 //! `running` or `batch` ([`BnStats`]; see [`crate::saliency`]).
 //!
 //! `fill` of the occlusion methods is `zero` (the mean colour: 0 after
