@@ -1,4 +1,5 @@
-//! The shipped sweeps (configs/experiments/seed*.toml): each parses at both scales
+//! The shipped sweeps (configs/experiments/seed*.toml, and fmnist*.toml: the
+//! Fashion-MNIST analogues whose results are committed in docs/results/): each parses at both scales
 //! (every point's run configuration validates), and at the quick scale its first
 //! point and its first grid point train one step on ten images, with the report
 //! written and rebuilt by `occlude report`; run again, the finished points are skipped.
@@ -26,6 +27,9 @@ const SWEEPS: &[&str] = &[
     "seed003-fig2a",
     "seed003-fig2b",
     "seed003-fig3",
+    "fmnist-hide-and-seek",
+    "fmnist-keepcutout",
+    "fmnist-tau",
 ];
 
 fn occlude() -> Command {
@@ -61,7 +65,7 @@ fn every_shipped_sweep_parses_at_both_scales_and_its_first_points_train_one_step
     let shipped: Vec<String> = std::fs::read_dir(repo().join("configs/experiments"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("seed") && n.ends_with(".toml"))
+        .filter(|n| (n.starts_with("seed") || n.starts_with("fmnist")) && n.ends_with(".toml"))
         .collect();
     assert_eq!(shipped.len(), SWEEPS.len(), "{shipped:?}");
     for name in SWEEPS {
