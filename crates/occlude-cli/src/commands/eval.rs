@@ -93,7 +93,7 @@ pub fn exec(args: Args) -> Result<()> {
 }
 
 /// The dataset kind stored in a checkpoint's configuration.
-fn peek_kind(checkpoint: &Path) -> Result<DatasetKind> {
+pub fn peek_kind(checkpoint: &Path) -> Result<DatasetKind> {
     Ok(occlude::train::checkpoint::load(checkpoint)
         .and_then(|ck| RunConfig::from_toml_str(&ck.config_toml, None))?
         .data

@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 pub mod augment;
 pub mod bench;
+pub mod compare;
 pub mod data;
 pub mod demo;
 pub mod eval;
@@ -29,6 +30,7 @@ pub enum Command {
     Augment(augment::Args),
     Preview(preview::Args),
     Saliency(saliency::Args),
+    Compare(compare::Args),
     Sample(sample::SampleArgs),
     Data(data::Args),
     Models(models::Args),
@@ -47,6 +49,7 @@ pub fn exec(command: Command) -> Result<()> {
         Command::Augment(args) => augment::exec(args),
         Command::Preview(args) => preview::exec(args),
         Command::Saliency(args) => saliency::exec(args),
+        Command::Compare(args) => compare::exec(args),
         Command::Sample(args) => sample::exec(args),
         Command::Data(args) => data::exec(args),
         Command::Models(args) => models::exec(args),

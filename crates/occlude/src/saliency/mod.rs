@@ -105,6 +105,7 @@
 //! [seed 000]: https://arxiv.org/abs/1910.10651
 //! [seed 003]: https://arxiv.org/abs/2011.11778
 
+pub mod compare;
 pub mod explain;
 pub mod gallery;
 mod maps;
