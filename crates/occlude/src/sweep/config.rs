@@ -174,6 +174,10 @@ pub struct TableLayout {
     pub rows: Option<Vec<String>>,
     #[serde(default)]
     pub columns: Vec<String>,
+    /// Name of the grid's row in the table (and its line in plots) when no axis is
+    /// left to name it (every axis is a column or a plot's x); default: the sweep's name.
+    #[serde(default)]
+    pub grid_label: Option<String>,
 }
 
 /// One figure (one PNG per combination of `panels` values): `metrics` against the

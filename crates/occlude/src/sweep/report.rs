@@ -212,6 +212,8 @@ fn table_rows(cfg: &SweepConfig, plan: &Plan) -> (Vec<String>, Vec<Row>) {
     }
     for combo in combinations(cfg, &rows) {
         let label = combo.iter().map(|&(a, v)| cfg.axes[a].label(v)).collect::<Vec<_>>().join(" / ");
+        let label =
+            if label.is_empty() { cfg.table.grid_label.clone().unwrap_or_else(|| cfg.name.clone()) } else { label };
         let cells = col_combos
             .iter()
             .map(|cc| {

@@ -67,7 +67,11 @@ pub fn figures(sweep: &Sweep, plan: &Plan, results: &[RunResult]) -> Vec<(String
                         continue; // filtered out by `only`
                     }
                     let label = combo_label(sweep, &combo);
-                    let label = if label.is_empty() { cfg.name.clone() } else { label };
+                    let label = if label.is_empty() {
+                        cfg.table.grid_label.clone().unwrap_or_else(|| cfg.name.clone())
+                    } else {
+                        label
+                    };
                     series.push(Series { label: format!("{label}{suffix}"), points, dashed: false });
                 }
                 // Baselines: dashed, matching the panel on the axes they are crossed with.
