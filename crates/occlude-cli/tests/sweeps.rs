@@ -89,7 +89,12 @@ fn every_shipped_sweep_parses_at_both_scales_and_its_first_points_train_one_step
         if *name == "seed003-table9-uda" {
             // Its quick scale reads the real Fashion-MNIST; the smoke test uses the
             // embedded subset, with enough images to leave some unlabelled.
-            for set in ["data.kind=\"embedded\"", "data.train_per_class=3", "semi_supervised.labels=10", "semi_supervised.steps_per_epoch=1"] {
+            for set in [
+                "data.kind=\"embedded\"",
+                "data.train_per_class=3",
+                "semi_supervised.labels=10",
+                "semi_supervised.steps_per_epoch=1",
+            ] {
                 cmd.args(["--set", set]);
             }
         }

@@ -74,7 +74,8 @@ pub fn supervised_loss<B: Backend>(
     eta: Option<f64>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let [n, k] = logits.dims();
-    let per_example = (labels.clone().one_hot::<2>(k).float() * log_softmax(logits.clone(), 1)).sum_dim(1).reshape([n]).neg();
+    let per_example =
+        (labels.clone().one_hot::<2>(k).float() * log_softmax(logits.clone(), 1)).sum_dim(1).reshape([n]).neg();
     let Some(eta) = eta else {
         let kept = Tensor::<B, 1>::ones([1], &per_example.device());
         return (per_example.mean(), kept);

@@ -246,7 +246,11 @@ impl<B: AutodiffBackend> Task<B> for Uda<B> {
         let recorded = state.get("labelled_subset").context("the checkpoint records no labelled subset")?;
         let split: LabelledSplit = serde_json::from_value(recorded.clone()).context("labelled_subset")?;
         if split.per_class * self.classes != self.semi.labels {
-            bail!("the checkpoint's labelled subset has {} images per class; semi_supervised.labels is {}", split.per_class, self.semi.labels);
+            bail!(
+                "the checkpoint's labelled subset has {} images per class; semi_supervised.labels is {}",
+                split.per_class,
+                self.semi.labels
+            );
         }
         if split != self.split {
             let (labelled, unlabelled) = build_loaders(&self.recipe, &split, self.semi.mu)?;

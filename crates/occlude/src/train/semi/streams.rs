@@ -4,8 +4,8 @@
 //! `g mod B` of the loader's epoch `g div B` (`B` batches per loader epoch): a function
 //! of the seed and the step only, which is what resuming needs.
 
-use crate::data::{HostBatch, Loader};
 use crate::data::loader::EpochIter;
+use crate::data::{HostBatch, Loader};
 use anyhow::Result;
 
 /// The batches `from..to` of a loader run on across its epochs, each with the loader

@@ -24,11 +24,16 @@ impl StrongView {
     /// no label mixed in (there are no labels), no cached training gradient.
     pub fn new(plan: &AugmentPlan) -> Result<Self> {
         if plan.paradigm != Paradigm::Standard {
-            bail!("augment.paradigm: semi-supervised training makes one strong view per unlabelled image; use standard");
+            bail!(
+                "augment.paradigm: semi-supervised training makes one strong view per unlabelled image; use standard"
+            );
         }
         let spec = &plan.spec;
         if spec.region.as_ref().is_some_and(|m| m.mixes_labels()) {
-            bail!("augment.method {:?}: label mixing needs labels; the strong view of unlabelled images cannot mix them", plan.method);
+            bail!(
+                "augment.method {:?}: label mixing needs labels; the strong view of unlabelled images cannot mix them",
+                plan.method
+            );
         }
         if spec.saliency() == Some(&SaliencyMethod::Reuse) {
             bail!("augment.method {:?}: saliency=reuse is not available in semi-supervised training; use low-res or vanilla", plan.method);

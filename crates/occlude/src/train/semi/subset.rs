@@ -29,7 +29,9 @@ impl LabelledSplit {
     pub fn draw(train: &dyn Dataset, labels: usize, seed: u64) -> Result<Self> {
         let k = train.num_classes();
         if labels % k != 0 {
-            bail!("semi_supervised.labels: {labels} is not a multiple of the {k} classes (the subset is class-balanced)");
+            bail!(
+                "semi_supervised.labels: {labels} is not a multiple of the {k} classes (the subset is class-balanced)"
+            );
         }
         let per_class = labels / k;
         let mut by_class = vec![Vec::new(); k];

@@ -151,8 +151,9 @@ fn keep_randaugment_takes_its_saliency_from_the_largest_logit() {
     let method = "keep-randaugment:n=1,m=9,s=8,saliency=low-res";
     let plan = AugmentPlan::from_config(&config(Path::new("/x"), method, "").augment).unwrap();
     let strong = StrongView::new(&plan).unwrap();
-    let splits = load_dataset(&DatasetSpec { train_per_class: Some(1), ..DatasetSpec::new(DatasetKind::Embedded, None) })
-        .unwrap();
+    let splits =
+        load_dataset(&DatasetSpec { train_per_class: Some(1), ..DatasetSpec::new(DatasetKind::Embedded, None) })
+            .unwrap();
     let lc = LoaderConfig { image_ops: plan.loader_image_ops(), ..LoaderConfig::eval(10, 1) };
     let loader = Loader::new(splits.train.clone(), splits.train_preprocess.clone(), lc).unwrap();
     let mut host = loader.epoch(0, 0).next().unwrap().unwrap();
@@ -169,17 +170,20 @@ fn keep_randaugment_takes_its_saliency_from_the_largest_logit() {
     let max_logit = by(Target::MaxLogit);
     let labels: Vec<i64> = host.labels.iter().map(|&l| l as i64).collect();
     let label = by(Target::Label(Tensor::from_data(TensorData::new(labels, [host.len()]), &device)));
-    let diff = |a: &SaliencyMaps, b: &SaliencyMaps| (0..a.count).map(|k| {
-        a.map(k).iter().zip(b.map(k)).map(|(u, v)| (u - v).abs()).fold(0.0f32, f32::max)
-    }).fold(0.0f32, f32::max);
+    let diff = |a: &SaliencyMaps, b: &SaliencyMaps| {
+        (0..a.count)
+            .map(|k| a.map(k).iter().zip(b.map(k)).map(|(u, v)| (u - v).abs()).fold(0.0f32, f32::max))
+            .fold(0.0f32, f32::max)
+    };
     assert_eq!(diff(&maps, &max_logit), 0.0, "the strong view's maps are the max-logit maps");
     assert!(diff(&max_logit, &label) > 1e-6, "the two targets give different maps here");
 }
 
 #[test]
 fn the_labelled_subset_is_balanced_disjoint_and_drawn_from_the_seed() {
-    let splits = load_dataset(&DatasetSpec { train_per_class: Some(30), ..DatasetSpec::new(DatasetKind::Embedded, None) })
-        .unwrap();
+    let splits =
+        load_dataset(&DatasetSpec { train_per_class: Some(30), ..DatasetSpec::new(DatasetKind::Embedded, None) })
+            .unwrap();
     let train = splits.train.as_ref();
     let a = LabelledSplit::draw(train, 50, 1).unwrap();
     let mut per_class = [0usize; 10];
