@@ -28,7 +28,7 @@ impl LabelledSplit {
     /// class from `seed` (the same subset on every machine and on resume).
     pub fn draw(train: &dyn Dataset, labels: usize, seed: u64) -> Result<Self> {
         let k = train.num_classes();
-        if labels % k != 0 {
+        if !labels.is_multiple_of(k) {
             bail!(
                 "semi_supervised.labels: {labels} is not a multiple of the {k} classes (the subset is class-balanced)"
             );
