@@ -34,6 +34,10 @@ pub struct RunConfig {
     pub loader: LoaderSettings,
     #[serde(default)]
     pub train: TrainSettings,
+    /// Semi-supervised training (UDA, seed 003 §4.3; [`super::semi::config`]); absent:
+    /// supervised classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semi_supervised: Option<super::semi::SemiConfig>,
 }
 
 fn default_name() -> String {
@@ -354,6 +358,9 @@ impl RunConfig {
         self.model.validate()?;
         self.data.validate()?;
         crate::augment::AugmentPlan::from_config(a).context("augment")?;
+        if let Some(semi) = &self.semi_supervised {
+            semi.validate(a)?;
+        }
         Ok(())
     }
 

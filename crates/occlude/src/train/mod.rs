@@ -20,6 +20,7 @@ pub mod loss;
 pub mod metrics;
 pub mod runner;
 pub mod schedule;
+pub mod semi;
 pub mod sgd;
 pub mod stethoscope;
 pub mod task;
@@ -37,7 +38,10 @@ use std::sync::Arc;
 
 /// Trains the run `cfg` describes on `device`, returning its summary.
 pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &TrainOptions) -> Result<Summary> {
-    // The task a configuration selects; classification is the only one so far.
+    // The task a configuration selects.
+    if let Some(s) = &cfg.semi_supervised {
+        return runner::run(cfg, device, opts, || semi::Uda::<B>::new(cfg, s, device));
+    }
     runner::run(cfg, device, opts, || classification::Classification::<B>::new(cfg, device))
 }
 
