@@ -197,7 +197,8 @@ mod tests {
             let loss = net.lin.forward(x).powi_scalar(2).sum();
             let g = loss.backward();
             grads_seen.push(net.lin.weight.val().grad(&g).unwrap().into_data().to_vec::<f32>().unwrap());
-            net = adam.step(0.01, net, GradientsParams::from_grads::<AD, _>(g, &net));
+            let gp = GradientsParams::from_grads::<AD, _>(g, &net);
+            net = adam.step(0.01, net, gp);
         }
         let want = reference(&w0, &grads_seen, 0.01, c);
         for (a, b) in weights(&net).iter().zip(&want) {

@@ -76,8 +76,10 @@ impl IdentitySampler {
         for _ in 0..self.batches_per_epoch() {
             let mut available: Vec<usize> = (0..chunks.len()).filter(|&id| !chunks[id].is_empty()).collect();
             if available.len() < self.p {
-                for id in (0..chunks.len()).filter(|&id| chunks[id].is_empty()) {
-                    chunks[id] = self.deal(id, &mut rng);
+                for id in 0..chunks.len() {
+                    if chunks[id].is_empty() {
+                        chunks[id] = self.deal(id, &mut rng);
+                    }
                 }
                 available = (0..chunks.len()).collect();
             }
