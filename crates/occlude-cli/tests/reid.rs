@@ -72,7 +72,12 @@ fn train_on_a_generated_market1501_tree_reports_rank1_and_map() {
         for key in ["rank1", "rank5", "rank10", "map", "id_loss", "triplet_loss"] {
             assert!(extra[key].as_f64().is_some_and(f64::is_finite), "{method}: {key} in {summary}");
         }
-        let (r1, r5, r10, map) = (extra["rank1"].as_f64().unwrap(), extra["rank5"].as_f64().unwrap(), extra["rank10"].as_f64().unwrap(), extra["map"].as_f64().unwrap());
+        let (r1, r5, r10, map) = (
+            extra["rank1"].as_f64().unwrap(),
+            extra["rank5"].as_f64().unwrap(),
+            extra["rank10"].as_f64().unwrap(),
+            extra["map"].as_f64().unwrap(),
+        );
         assert!(0.0 <= r1 && r1 <= r5 && r5 <= r10 && r10 <= 1.0 && map > 0.0 && map <= 1.0, "{summary}");
         assert_eq!(summary["top1"].as_f64(), Some(r1), "rank-1 is the headline top-1");
         assert!(summary["test_loss"].is_null(), "no evaluation loss: {summary}");
@@ -135,4 +140,26 @@ fn a_killed_reid_run_resumes_to_the_uninterrupted_result() {
     let (a, b) = (metrics(&killed), metrics(&reference));
     assert_eq!(a.len(), 2);
     assert_eq!(a, b, "a resumed re-ID run must reproduce the uninterrupted one");
+}
+
+#[test]
+fn the_shipped_config_is_seed_003_table_10s_setting() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/market1501-reid.toml");
+    let c = occlude::train::RunConfig::parse_file(&path).unwrap();
+    let r = c.reid.clone().expect("a [reid] section");
+    assert_eq!((r.p, r.k, r.margin, r.input_size, r.pad, r.last_stride), (16, 4, 0.3, [256, 128], 10, 1));
+    assert_eq!((c.model.arch.as_str(), c.epochs, c.optimizer.batch_size), ("resnet101", 120, 64));
+    assert_eq!(
+        (c.optimizer.kind, c.optimizer.lr, c.optimizer.weight_decay),
+        (occlude::train::config::OptimizerKind::Adam, 3.5e-4, 5e-4)
+    );
+    assert_eq!(
+        c.schedule,
+        occlude::train::config::ScheduleConfig::Step { milestones: vec![40, 70], gamma: 0.1, warmup_epochs: 10.0 }
+    );
+    assert_eq!((c.augment.method.as_str(), c.train.label_smoothing), ("random-erasing:p=0.5", 0.1));
+    // The seed's variant, as the config's comment writes it.
+    let keep =
+        c.with_overrides(&["augment.method=\"keep-random-erasing:p=0.5,tau=0.6,saliency=low-res\"".into()]).unwrap();
+    keep.validate().unwrap();
 }

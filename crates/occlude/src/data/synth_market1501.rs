@@ -32,16 +32,7 @@ pub struct SynthMarket {
 
 impl Default for SynthMarket {
     fn default() -> Self {
-        Self {
-            train_ids: 32,
-            test_ids: 16,
-            cameras: 3,
-            per_camera: 3,
-            distractors: 8,
-            height: 128,
-            width: 64,
-            seed: 0,
-        }
+        Self { train_ids: 32, test_ids: 16, cameras: 3, per_camera: 3, distractors: 8, height: 128, width: 64, seed: 0 }
     }
 }
 
@@ -102,7 +93,9 @@ fn write_jpeg(path: &Path, img: &image::RgbImage) -> Result<()> {
 /// returns the number of images written (junk boxes included).
 pub fn write_market1501(dir: &Path, s: &SynthMarket) -> Result<usize> {
     if s.cameras == 0 || s.cameras > 9 || s.per_camera < 2 || s.train_ids < 2 || s.test_ids == 0 {
-        bail!("synthetic Market-1501: need 1..=9 cameras, at least 2 images per camera, 2 training and 1 test identity");
+        bail!(
+            "synthetic Market-1501: need 1..=9 cameras, at least 2 images per camera, 2 training and 1 test identity"
+        );
     }
     if s.train_ids + s.test_ids > 1500 || s.height < 16 || s.width < 8 {
         bail!("synthetic Market-1501: at most 1500 identities and images of at least 16×8");
@@ -153,7 +146,8 @@ mod tests {
     #[test]
     fn writes_a_tree_the_reader_parses() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SynthMarket { train_ids: 3, test_ids: 2, cameras: 2, per_camera: 2, distractors: 1, ..Default::default() };
+        let s =
+            SynthMarket { train_ids: 3, test_ids: 2, cameras: 2, per_camera: 2, distractors: 1, ..Default::default() };
         let n = write_market1501(dir.path(), &s).unwrap();
         assert_eq!(n, 5 * 2 * 2 + 1 + 3);
         let m = Market1501::open(dir.path(), (64, 32)).unwrap();

@@ -31,10 +31,13 @@ pub struct AdamConfig {
     pub weight_decay: f64,
 }
 
+/// First and second moment estimates of one parameter, flattened.
+type Moments<B> = (Tensor<<B as AutodiffBackend>::InnerBackend, 1>, Tensor<<B as AutodiffBackend>::InnerBackend, 1>);
+
 /// The optimiser and its moment estimates (flattened, on the training device).
 pub struct Adam<B: AutodiffBackend> {
     pub config: AdamConfig,
-    moments: HashMap<String, (Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)>,
+    moments: HashMap<String, Moments<B>>,
     /// Steps taken.
     t: u64,
 }
@@ -84,7 +87,9 @@ impl<B: AutodiffBackend> Adam<B> {
             } else if let Some(p) = k.strip_prefix(V) {
                 v.insert(p.to_string(), t());
             } else {
-                anyhow::bail!("optimizer state {k:?}: not Adam's (was the checkpoint written with optimizer.kind = \"sgd\"?)");
+                anyhow::bail!(
+                    "optimizer state {k:?}: not Adam's (was the checkpoint written with optimizer.kind = \"sgd\"?)"
+                );
             }
         }
         self.moments.clear();
@@ -206,6 +211,8 @@ mod tests {
         }
         let names: Vec<String> = adam.state().into_iter().map(|(k, _)| k).collect();
         assert_eq!(names, ["adam.m/lin.weight", "adam.v/lin.weight", "adam.t"]);
-        assert!(Adam::<AD>::new(c).load_state(vec![("lin.weight".into(), TensorData::new(vec![0f32], [1]))], &device).is_err());
+        assert!(Adam::<AD>::new(c)
+            .load_state(vec![("lin.weight".into(), TensorData::new(vec![0f32], [1]))], &device)
+            .is_err());
     }
 }

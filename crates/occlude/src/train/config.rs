@@ -328,7 +328,9 @@ impl RunConfig {
                 cfg.output_dir = base.join(&cfg.output_dir);
             }
             let backbone = cfg.reid.as_mut().map(|r| &mut r.backbone_from);
-            for p in [Some(&mut cfg.data.path), Some(&mut cfg.train.init_from), backbone].into_iter().flatten().flatten() {
+            for p in
+                [Some(&mut cfg.data.path), Some(&mut cfg.train.init_from), backbone].into_iter().flatten().flatten()
+            {
                 if p.is_relative() {
                     *p = base.join(&*p);
                 }

@@ -37,9 +37,11 @@ pub enum Optimizer<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Optimizer<B> {
     pub fn new(c: &OptimizerConfig) -> Self {
         match c.kind {
-            OptimizerKind::Sgd => {
-                Self::Sgd(Sgd::new(SgdConfig { momentum: c.momentum, nesterov: c.nesterov, weight_decay: c.weight_decay }))
-            }
+            OptimizerKind::Sgd => Self::Sgd(Sgd::new(SgdConfig {
+                momentum: c.momentum,
+                nesterov: c.nesterov,
+                weight_decay: c.weight_decay,
+            })),
             OptimizerKind::Adam => Self::Adam(Adam::new(AdamConfig {
                 beta1: c.betas[0],
                 beta2: c.betas[1],
@@ -75,5 +77,37 @@ impl<B: AutodiffBackend> OptimizerState for Optimizer<B> {
             Self::Sgd(o) => o.state(),
             Self::Adam(o) => o.state(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::train::config::OptimizerKind;
+    use crate::train::RunConfig;
+
+    const BASE: &str = "epochs = 1\noutput_dir = \"out\"\n[data]\nkind = \"embedded\"\n[model]\narch = \"resnet8\"\n";
+
+    #[test]
+    fn adam_is_chosen_by_kind_and_sgd_configs_save_as_before() {
+        // An SGD run's saved config has no new keys, so runs saved before Adam existed
+        // still resume (resuming compares the saved text).
+        let sgd = RunConfig::from_toml_str(BASE, None).unwrap();
+        let text = sgd.to_toml().unwrap();
+        assert!(!text.contains("kind = \"sgd\"") && !text.contains("betas") && !text.contains("eps"), "{text}");
+        let adam =
+            RunConfig::from_toml_str(&format!("{BASE}[optimizer]\nkind = \"adam\"\nlr = 3.5e-4\n"), None).unwrap();
+        assert_eq!(
+            (adam.optimizer.kind, adam.optimizer.betas, adam.optimizer.eps),
+            (OptimizerKind::Adam, [0.9, 0.999], 1e-8)
+        );
+        let again = RunConfig::from_toml_str(&adam.to_toml().unwrap(), None).unwrap();
+        assert_eq!(again, adam);
+        let e = format!(
+            "{:#}",
+            RunConfig::from_toml_str(&format!("{BASE}[optimizer]\nkind = \"adamw\"\n"), None).unwrap_err()
+        );
+        assert!(e.contains("adamw"), "{e}");
+        let e = format!("{:#}", adam.with_overrides(&["optimizer.betas=[0.9, 1.5]".into()]).unwrap_err());
+        assert!(e.contains("optimizer.betas"), "{e}");
     }
 }

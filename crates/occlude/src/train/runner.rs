@@ -4,8 +4,8 @@
 
 use super::checkpoint::{self, RunState};
 use super::metrics::EpochSums;
-use super::schedule;
 use super::optimizer::Optimizer;
+use super::schedule;
 use super::task::{StepInfo, Task};
 use super::{Interrupted, RunConfig, RunPaths, TrainOptions};
 use crate::models::params::load_named;

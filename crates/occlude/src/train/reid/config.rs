@@ -86,7 +86,11 @@ impl ReidConfig {
     /// Checks the section and the fields of `run` it constrains, naming the field.
     pub fn validate(&self, run: &RunConfig) -> Result<()> {
         if self.p < 2 || self.k < 2 {
-            bail!("reid.p / reid.k: the batch-hard triplet loss needs at least 2 identities × 2 images (got {} × {})", self.p, self.k);
+            bail!(
+                "reid.p / reid.k: the batch-hard triplet loss needs at least 2 identities × 2 images (got {} × {})",
+                self.p,
+                self.k
+            );
         }
         if run.optimizer.batch_size != self.p * self.k {
             bail!(
@@ -109,10 +113,16 @@ impl ReidConfig {
             bail!("reid.last_stride: must be 1 or 2, got {}", self.last_stride);
         }
         if run.data.kind != DatasetKind::Market1501 {
-            bail!("data.kind: a [reid] run reads the Market-1501 layout (kind = \"market1501\"), not {:?}", run.data.kind);
+            bail!(
+                "data.kind: a [reid] run reads the Market-1501 layout (kind = \"market1501\"), not {:?}",
+                run.data.kind
+            );
         }
         if !matches!(run.model.spec()?, Arch::ResNet(_)) || run.model.early_head || run.model.regularizer.is_some() {
-            bail!("model.arch: the re-ID backbone is a plain ResNet (no early head or regulariser), got {}", run.model.arch);
+            bail!(
+                "model.arch: the re-ID backbone is a plain ResNet (no early head or regulariser), got {}",
+                run.model.arch
+            );
         }
         if run.augment.paradigm != "standard" {
             bail!("augment.paradigm: re-ID training uses the standard paradigm, got {:?}", run.augment.paradigm);

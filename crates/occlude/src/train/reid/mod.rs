@@ -79,9 +79,16 @@ impl<B: AutodiffBackend> Reid<B> {
             bail!("augment.method {:?}: re-ID takes region-level methods (random-erasing, keep-random-erasing, cutout, …)", run.augment.method);
         }
         if plan.spec.saliency() == Some(&crate::saliency::SaliencyMethod::Reuse) {
-            bail!("augment.method {:?}: saliency=reuse is not available for re-ID (use low-res or vanilla)", run.augment.method);
+            bail!(
+                "augment.method {:?}: saliency=reuse is not available for re-ID (use low-res or vanilla)",
+                run.augment.method
+            );
         }
-        let root = run.data.path.as_deref().context("data.path: required for data.kind = \"market1501\" (or pass --data DIR)")?;
+        let root = run
+            .data
+            .path
+            .as_deref()
+            .context("data.path: required for data.kind = \"market1501\" (or pass --data DIR)")?;
         let [h, w] = cfg.input_size;
         let data = Market1501::open(root, (h, w))?;
         let (query, gallery) = (identities(&data.query), identities(&data.gallery));
@@ -107,7 +114,8 @@ impl<B: AutodiffBackend> Reid<B> {
             },
         )?;
         let eval_bs = if run.loader.eval_batch_size > 0 { run.loader.eval_batch_size } else { sampler.batch_size() };
-        let eval = |split: ReidSplit| Loader::new(Arc::new(split), eval_pre.clone(), LoaderConfig::eval(eval_bs, n_workers));
+        let eval =
+            |split: ReidSplit| Loader::new(Arc::new(split), eval_pre.clone(), LoaderConfig::eval(eval_bs, n_workers));
         Ok(Self {
             seed: run.seed,
             arch,
@@ -129,7 +137,14 @@ impl<B: AutodiffBackend> Reid<B> {
 
     /// The step's batch after the augmentation: Random Erasing as drawn, or with
     /// `keep-…` only where the ID logit's saliency (on a frozen copy) is low.
-    fn augment(&mut self, model: &ReidNet<B>, host: &HostBatch, x: Tensor<B, 4>, y: Tensor<B, 1, Int>, epoch: usize) -> Result<Tensor<B, 4>> {
+    fn augment(
+        &mut self,
+        model: &ReidNet<B>,
+        host: &HostBatch,
+        x: Tensor<B, 4>,
+        y: Tensor<B, 1, Int>,
+        epoch: usize,
+    ) -> Result<Tensor<B, 4>> {
         if self.augmenter.spec.is_none() {
             return Ok(x);
         }

@@ -67,7 +67,8 @@ impl<B: Backend> ReidNet<B> {
     /// tensors of an occlude checkpoint; its `fc` is left out). Every backbone tensor
     /// must be there with this network's shape.
     pub fn load_backbone(self, source: &Path) -> Result<Self> {
-        let ck = crate::train::checkpoint::load(source).with_context(|| format!("reid.backbone_from {}", source.display()))?;
+        let ck = crate::train::checkpoint::load(source)
+            .with_context(|| format!("reid.backbone_from {}", source.display()))?;
         let mut values: HashMap<String, _> = named_tensors::<B, _>(&self).into_iter().collect();
         let mut missing = Vec::new();
         for name in values.keys().filter(|k| k.starts_with("backbone.") && !k.starts_with("backbone.fc.")) {

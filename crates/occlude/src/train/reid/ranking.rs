@@ -96,7 +96,11 @@ pub fn evaluate_ranking(
     if counted == 0 {
         bail!("ranking: no query has a gallery match from another camera");
     }
-    Ok(Ranking { cmc: cmc.into_iter().map(|c| c / counted as f64).collect(), map: ap_sum / counted as f64, queries: counted })
+    Ok(Ranking {
+        cmc: cmc.into_iter().map(|c| c / counted as f64).collect(),
+        map: ap_sum / counted as f64,
+        queries: counted,
+    })
 }
 
 #[cfg(test)]

@@ -36,7 +36,10 @@ impl IdentitySampler {
         }
         by_id.retain(|v| !v.is_empty());
         if by_id.len() < p || p == 0 || k == 0 {
-            bail!("reid.p: a batch needs {p} identities with {k} images each, but the training split has {}", by_id.len());
+            bail!(
+                "reid.p: a batch needs {p} identities with {k} images each, but the training split has {}",
+                by_id.len()
+            );
         }
         Ok(Self { by_id, p, k, seed })
     }
@@ -76,9 +79,9 @@ impl IdentitySampler {
         for _ in 0..self.batches_per_epoch() {
             let mut available: Vec<usize> = (0..chunks.len()).filter(|&id| !chunks[id].is_empty()).collect();
             if available.len() < self.p {
-                for id in 0..chunks.len() {
-                    if chunks[id].is_empty() {
-                        chunks[id] = self.deal(id, &mut rng);
+                for (id, c) in chunks.iter_mut().enumerate() {
+                    if c.is_empty() {
+                        *c = self.deal(id, &mut rng);
                     }
                 }
                 available = (0..chunks.len()).collect();
