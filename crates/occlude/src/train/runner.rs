@@ -147,7 +147,15 @@ where
         let mut seen_images = 0usize;
         let started = Instant::now();
         let mut pending = PendingLog::<B::InnerBackend>::default();
-        let mut lr = 0.0;
+        // The last step's rate, should no step be left in this epoch (a run interrupted
+        // after an epoch's last batch and resumed).
+        let mut lr = schedule::learning_rate(
+            &cfg.schedule,
+            cfg.optimizer.lr,
+            state.step.saturating_sub(1),
+            steps_per_epoch,
+            cfg.epochs,
+        );
         let flush = |pending: &mut PendingLog<B::InnerBackend>, sums: &mut EpochSums| {
             pending.flush(sums).map_err(|step| {
                 anyhow::anyhow!(
