@@ -262,8 +262,17 @@ impl Loader {
 
     /// Iterates over the batches of `epoch`, starting at batch `start` (to resume).
     pub fn epoch(&self, epoch: usize, start: usize) -> EpochIter {
-        let order = Arc::new(self.epoch_order(epoch));
-        let total = self.batches_per_epoch();
+        self.epoch_in_order(self.epoch_order(epoch), epoch, start)
+    }
+
+    /// [`epoch`](Self::epoch) over a given `(sample index, draw)` order instead of
+    /// [`epoch_order`](Self::epoch_order)'s (e.g. an identity sampler's, re-ID): batches
+    /// of `batch_size` consecutive entries, the last one dropped if incomplete and
+    /// `drop_last`.
+    pub fn epoch_in_order(&self, order: Vec<(usize, usize)>, epoch: usize, start: usize) -> EpochIter {
+        let bs = self.config.batch_size;
+        let total = if self.config.drop_last { order.len() / bs } else { order.len().div_ceil(bs) };
+        let order = Arc::new(order);
         let workers = self.config.workers.max(1).min(total.saturating_sub(start).max(1));
         let mut receivers = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);

@@ -3,6 +3,8 @@
 //! * [`idx`]: Fashion-MNIST / MNIST IDX files (optionally gzipped).
 //! * [`cifar`]: the CIFAR-10 / CIFAR-100 binary versions.
 //! * [`image_folder`]: the ImageNet `train/<class>/*.jpg` layout.
+//! * [`market1501`]: the Market-1501 person re-identification layout (and
+//!   [`synth_market1501`], a generated stand-in).
 //! * [`embedded`]: a class-balanced Fashion-MNIST subset shipped inside the binary.
 //! * [`preprocess`]: crops, flips, resizing and per-channel normalisation.
 //! * [`loader`]: worker threads, prefetching, deterministic shuffling.
@@ -18,9 +20,11 @@ pub mod embedded;
 pub mod idx;
 pub mod image_folder;
 pub mod loader;
+pub mod market1501;
 pub mod preprocess;
 pub mod spec;
 pub mod synth;
+pub mod synth_market1501;
 
 pub use loader::{HostBatch, Loader, LoaderConfig};
 pub use preprocess::{Normalization, Preprocess};

@@ -24,10 +24,13 @@ pub enum DatasetKind {
     Cifar100,
     /// ImageNet layout: `train/<class>/*.jpg`, `val/<class>/*.jpg`.
     ImageFolder,
+    /// Market-1501 re-identification layout (`bounding_box_train/`, `query/`,
+    /// `bounding_box_test/`); trained by the re-ID task (a `[reid]` section).
+    Market1501,
 }
 
 impl DatasetKind {
-    pub const NAMES: &'static str = "embedded, fashion-mnist, cifar10, cifar100, image-folder";
+    pub const NAMES: &'static str = "embedded, fashion-mnist, cifar10, cifar100, image-folder, market1501";
 }
 
 /// The `[data]` section of a run configuration.
@@ -183,6 +186,10 @@ pub fn load_dataset(spec: &DatasetSpec) -> Result<DataSplits> {
             in_memory(load_cifar(dir, v, true)?, load_cifar(dir, v, false)?, Normalization::cifar100())
         }
         DatasetKind::ImageFolder => load_image_folder(spec),
+        DatasetKind::Market1501 => bail!(
+            "data.kind = \"market1501\" is a re-identification dataset: train it with a [reid] section \
+             (see configs/market1501-reid.toml)"
+        ),
     }?;
     if let Some(p) = &spec.train_preprocess {
         p.validate(splits.channels).context("data.train_preprocess")?;

@@ -20,7 +20,7 @@
 //! (after the projection's batch norm, or on the identity). Basic blocks get the
 //! same treatment (after `bn1`+ReLU, after `bn2`, shortcut).
 
-use super::common::{global_pool, lazy_dims, linear_out};
+use super::common::{global_pool, lazy_dims, linear_in, linear_out};
 use super::layers::{conv, BatchNorm, Conv, Ctx};
 use super::regularize::{Regularizer, RegularizerKind};
 use burn::module::Module;
@@ -48,6 +48,9 @@ pub struct ResNetSpec {
     pub blocks_per_stage: Vec<usize>,
     pub bottleneck: bool,
     pub shortcut: ShortcutKind,
+    /// Stride of the first block of the last stage: 2 in every classifier; 1 keeps
+    /// twice the spatial resolution there (Bag-of-Tricks' "last stride" for re-ID).
+    pub last_stride: usize,
 }
 
 impl ResNetSpec {
@@ -62,6 +65,7 @@ impl ResNetSpec {
             blocks_per_stage: vec![n; 3],
             bottleneck: false,
             shortcut: ShortcutKind::ZeroPad,
+            last_stride: 2,
         }
     }
 
@@ -74,6 +78,7 @@ impl ResNetSpec {
             blocks_per_stage: vec![2, 2, 2, 2],
             bottleneck: false,
             shortcut: ShortcutKind::Projection,
+            last_stride: 2,
         }
     }
 
@@ -93,6 +98,7 @@ impl ResNetSpec {
             blocks_per_stage: blocks,
             bottleneck,
             shortcut: ShortcutKind::Projection,
+            last_stride: 2,
         }
     }
 
@@ -265,7 +271,11 @@ impl<B: Backend> ResNet<B> {
             let mut stage = Vec::new();
             let reg = regularizer.filter(|_| s + 2 >= stages_n).cloned();
             for b in 0..blocks {
-                let stride = if b == 0 && s > 0 { 2 } else { 1 };
+                let stride = match (b, s) {
+                    (0, 0) | (1.., _) => 1,
+                    (0, s) if s + 1 == stages_n => spec.last_stride,
+                    _ => 2,
+                };
                 stage.push(Block::new(spec, in_ch, width, stride, reg.clone(), device));
                 in_ch = width * spec.expansion();
             }
@@ -324,6 +334,21 @@ impl<B: Backend> ResNet<B> {
             h = self.stage(s, h, ctx);
         }
         (self.fc.forward(global_pool(h)), early)
+    }
+
+    /// Width of [`features`](Self::features).
+    pub fn feature_dim(&self) -> usize {
+        linear_in(&self.fc)
+    }
+
+    /// The globally pooled output of the last stage (`N × channels`), the input of
+    /// `fc`: the embedding a re-identification head builds on.
+    pub fn features(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
+        let mut h = self.first_stage(x, ctx);
+        for s in 1..self.stages.len() {
+            h = self.stage(s, h, ctx);
+        }
+        global_pool(h)
     }
 
     /// Only the early-exit head's logits: the stem, the first stage and the head. This

@@ -114,6 +114,14 @@ impl InputFormat {
                     class_names: None,
                 }
             }
+            // Re-identification (`[reid]`): the Bag-of-Tricks input, 256×128.
+            DatasetKind::Market1501 => Self {
+                channels: 3,
+                height: 256,
+                width: 128,
+                preprocess: Preprocess { crop: Crop::None, flip: false, normalization: Normalization::imagenet() },
+                class_names: None,
+            },
         }
     }
 

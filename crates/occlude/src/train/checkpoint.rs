@@ -4,7 +4,7 @@
 //! one file, weights and state can never disagree after a crash.
 
 use super::metrics::EpochSums;
-use super::sgd::Sgd;
+use super::optimizer::OptimizerState;
 use crate::io::write_atomic;
 use crate::models::params::named_tensors;
 use crate::report::EpochMetrics;
@@ -58,11 +58,12 @@ fn to_f32_bytes(data: &TensorData) -> Result<Vec<u8>> {
     Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
 
-/// Writes a checkpoint of `model`, `sgd` and `state` to `path` atomically.
+/// Writes a checkpoint of `model`, the optimiser's buffers (`sgd`: SGD's momentum or
+/// Adam's moments) and `state` to `path` atomically.
 pub fn save<B: AutodiffBackend, M: AutodiffModule<B>>(
     path: &Path,
     model: &M,
-    sgd: &Sgd<B>,
+    sgd: &impl OptimizerState,
     state: &RunState,
     config_toml: &str,
 ) -> Result<()> {

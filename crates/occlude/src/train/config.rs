@@ -38,16 +38,29 @@ pub struct RunConfig {
     /// supervised classification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semi_supervised: Option<super::semi::SemiConfig>,
+    /// Person re-identification instead of classification (see [`super::reid`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reid: Option<super::reid::ReidConfig>,
 }
 
 fn default_name() -> String {
     "run".into()
 }
 
-/// SGD with momentum, as every recipe in the seeds.
+/// SGD with momentum, as every classification recipe in the seeds, or Adam
+/// (`kind = "adam"`, the Bag-of-Tricks re-ID recipe).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
+    /// `sgd` (default) or `adam`; left out of the saved config when `sgd`.
+    #[serde(default, skip_serializing_if = "OptimizerKind::is_sgd")]
+    pub kind: OptimizerKind,
+    /// Adam's `(β₁, β₂)` (PyTorch's defaults 0.9, 0.999).
+    #[serde(default = "default_betas", skip_serializing_if = "is_default_betas")]
+    pub betas: [f64; 2],
+    /// Adam's ε (1e-8).
+    #[serde(default = "default_eps", skip_serializing_if = "is_default_eps")]
+    pub eps: f64,
     /// Initial learning rate (seed 000 §4.1: 0.1 for ResNet50 at batch 256).
     #[serde(default = "default_lr")]
     pub lr: f64,
@@ -60,6 +73,34 @@ pub struct OptimizerConfig {
     /// Samples per mini-batch before joint training / batch augmentation multiply it.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+}
+
+/// Which optimiser ([`super::optimizer`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    #[default]
+    Sgd,
+    Adam,
+}
+
+impl OptimizerKind {
+    fn is_sgd(&self) -> bool {
+        *self == Self::Sgd
+    }
+}
+
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn is_default_betas(b: &[f64; 2]) -> bool {
+    *b == default_betas()
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn is_default_eps(e: &f64) -> bool {
+    *e == default_eps()
 }
 
 fn default_lr() -> f64 {
@@ -78,6 +119,9 @@ fn default_batch_size() -> usize {
 impl Default for OptimizerConfig {
     fn default() -> Self {
         Self {
+            kind: OptimizerKind::Sgd,
+            betas: default_betas(),
+            eps: default_eps(),
             lr: default_lr(),
             momentum: default_momentum(),
             nesterov: false,
@@ -287,7 +331,10 @@ impl RunConfig {
             if cfg.output_dir.is_relative() {
                 cfg.output_dir = base.join(&cfg.output_dir);
             }
-            for p in [&mut cfg.data.path, &mut cfg.train.init_from].into_iter().flatten() {
+            let backbone = cfg.reid.as_mut().map(|r| &mut r.backbone_from);
+            for p in
+                [Some(&mut cfg.data.path), Some(&mut cfg.train.init_from), backbone].into_iter().flatten().flatten()
+            {
                 if p.is_relative() {
                     *p = base.join(&*p);
                 }
@@ -326,6 +373,13 @@ impl RunConfig {
         if o.nesterov && o.momentum == 0.0 {
             bail!("optimizer.nesterov: needs momentum > 0");
         }
+        for (i, b) in o.betas.iter().enumerate() {
+            check_range(&format!("optimizer.betas[{i}]"), *b, 0.0, 0.999_999, "0 <= beta < 1")?;
+        }
+        check_range("optimizer.eps", o.eps, 1e-30, 1.0, "0 < eps <= 1")?;
+        if o.kind == OptimizerKind::Adam && o.nesterov {
+            bail!("optimizer.nesterov: Adam has no Nesterov variant here (optimizer.kind = \"adam\")");
+        }
         if o.batch_size == 0 || o.batch_size > 1 << 16 {
             bail!("optimizer.batch_size: {} is out of range; expected 1..=65536", o.batch_size);
         }
@@ -360,6 +414,12 @@ impl RunConfig {
         crate::augment::AugmentPlan::from_config(a).context("augment")?;
         if let Some(semi) = &self.semi_supervised {
             semi.validate(a)?;
+        }
+        if let Some(r) = &self.reid {
+            r.validate(self)?;
+        }
+        if self.semi_supervised.is_some() && self.reid.is_some() {
+            bail!("semi_supervised and reid: a run is one task; give one of the two sections");
         }
         Ok(())
     }

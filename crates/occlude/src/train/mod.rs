@@ -12,12 +12,15 @@
 //! [seed 000]: https://arxiv.org/abs/1910.10651
 //! [seed 003]: https://arxiv.org/abs/2011.11778
 
+pub mod adam;
 pub mod checkpoint;
 pub mod classification;
 pub mod config;
 pub mod evaluate;
 pub mod loss;
 pub mod metrics;
+pub mod optimizer;
+pub mod reid;
 pub mod runner;
 pub mod schedule;
 pub mod semi;
@@ -38,9 +41,13 @@ use std::sync::Arc;
 
 /// Trains the run `cfg` describes on `device`, returning its summary.
 pub fn train<B: AutodiffBackend>(cfg: &RunConfig, device: &B::Device, opts: &TrainOptions) -> Result<Summary> {
-    // The task a configuration selects.
+    // The task a configuration selects: semi-supervised with a [semi_supervised]
+    // section, re-identification with a [reid] section, classification otherwise.
     if let Some(s) = &cfg.semi_supervised {
         return runner::run(cfg, device, opts, || semi::Uda::<B>::new(cfg, s, device));
+    }
+    if cfg.reid.is_some() {
+        return runner::run(cfg, device, opts, || reid::Reid::<B>::new(cfg, device));
     }
     runner::run(cfg, device, opts, || classification::Classification::<B>::new(cfg, device))
 }

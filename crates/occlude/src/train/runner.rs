@@ -1,11 +1,11 @@
-//! The training loop, the same for every [`Task`]: SGD with the configured schedule,
+//! The training loop, the same for every [`Task`]: SGD or Adam with the configured schedule,
 //! evaluation every epoch, metrics, plots and atomic checkpoints, resumable at any
 //! epoch or checkpointed step, stopped cleanly by Ctrl-C.
 
 use super::checkpoint::{self, RunState};
 use super::metrics::EpochSums;
+use super::optimizer::Optimizer;
 use super::schedule;
-use super::sgd::{Sgd, SgdConfig};
 use super::task::{StepInfo, Task};
 use super::{Interrupted, RunConfig, RunPaths, TrainOptions};
 use crate::models::params::load_named;
@@ -102,11 +102,7 @@ where
             );
         }
     }
-    let mut sgd = Sgd::<B>::new(SgdConfig {
-        momentum: cfg.optimizer.momentum,
-        nesterov: cfg.optimizer.nesterov,
-        weight_decay: cfg.optimizer.weight_decay,
-    });
+    let mut sgd = Optimizer::<B>::new(&cfg.optimizer);
     let mut state = RunState::default();
     if opts.resume {
         let ck = checkpoint::load(&paths.checkpoint())?;
@@ -118,7 +114,7 @@ where
             );
         }
         model = load_named(model, ck.model).context("loading checkpoint weights")?;
-        sgd.load_state(ck.momentum, device);
+        sgd.load_state(ck.momentum, device).context("restoring the optimiser's state from the checkpoint")?;
         state = ck.state;
         state.partial = state.partial.upgraded();
         task.restore(&state.task).context("restoring the task's state from the checkpoint")?;
@@ -139,7 +135,7 @@ where
     let steps_per_epoch = task.steps_per_epoch();
     let log_every = cfg.train.log_every_steps;
     let mut eval_samples = None;
-    let save = |model: &T::Model, sgd: &Sgd<B>, state: &mut RunState, task: &T| -> Result<()> {
+    let save = |model: &T::Model, sgd: &Optimizer<B>, state: &mut RunState, task: &T| -> Result<()> {
         state.task = task.state()?;
         checkpoint::save(&paths.checkpoint(), model, sgd, state, &config_toml)
     };
@@ -151,7 +147,15 @@ where
         let mut seen_images = 0usize;
         let started = Instant::now();
         let mut pending = PendingLog::<B::InnerBackend>::default();
-        let mut lr = 0.0;
+        // The last step's rate, should no step be left in this epoch (a run interrupted
+        // after an epoch's last batch and resumed).
+        let mut lr = schedule::learning_rate(
+            &cfg.schedule,
+            cfg.optimizer.lr,
+            state.step.saturating_sub(1),
+            steps_per_epoch,
+            cfg.epochs,
+        );
         let flush = |pending: &mut PendingLog<B::InnerBackend>, sums: &mut EpochSums| {
             pending.flush(sums).map_err(|step| {
                 anyhow::anyhow!(

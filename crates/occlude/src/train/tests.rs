@@ -186,3 +186,24 @@ fn a_task_reports_its_own_metrics_and_its_state_survives_an_interruption() {
     assert_eq!(metrics_without_times(&resumed), lines, "the resumed run reproduces the uninterrupted one");
     assert_eq!(summary2.extra, summary.extra);
 }
+
+#[test]
+fn a_run_interrupted_after_an_epochs_last_batch_resumes_with_that_epochs_learning_rate() {
+    // Stopped after step 3, the last batch of epoch 1: the resumed process has no
+    // batch left in that epoch, yet records the rate its last step used.
+    let tmp = tempfile::tempdir().unwrap();
+    let quiet = TrainOptions { quiet: true, ..Default::default() };
+    let device = Default::default();
+    let reference = tmp.path().join("reference");
+    run::<A, _, _>(&config(&reference), &device, &quiet, || Ok(ToyTask { chosen: vec![], stop: None })).unwrap();
+    let resumed = tmp.path().join("resumed");
+    let flag = Arc::new(AtomicBool::new(false));
+    let opts = TrainOptions { stop: Some(flag.clone()), ..quiet.clone() };
+    let task = || Ok(ToyTask { chosen: vec![], stop: Some((3, flag.clone())) });
+    run::<A, _, _>(&config(&resumed), &device, &opts, task).unwrap_err();
+    let resume = TrainOptions { resume: true, ..quiet };
+    run::<A, _, _>(&config(&resumed), &device, &resume, || Ok(ToyTask { chosen: vec![], stop: None })).unwrap();
+    let (a, b) = (metrics_without_times(&resumed), metrics_without_times(&reference));
+    assert!(b[0]["lr"].as_f64().unwrap() > 0.0);
+    assert_eq!(a, b);
+}
