@@ -81,12 +81,15 @@ pub fn disagreements(pred_a: &[usize], pred_b: &[usize], labels: &[usize], count
     (shown, ba, ab)
 }
 
-/// Top-1 class and its probability of every evaluation image.
+/// Top-1 class and its probability, per image.
+type Predictions = Vec<(usize, f32)>;
+
+/// Top-1 class and its probability of every evaluation image, and the labels.
 fn predictions<B: Backend>(
     model: &Network<B>,
     loader: &Loader,
     device: &B::Device,
-) -> Result<(Vec<(usize, f32)>, Vec<usize>)> {
+) -> Result<(Predictions, Vec<usize>)> {
     let (mut preds, mut labels) = (Vec::new(), Vec::new());
     for batch in loader.epoch(0, 0) {
         let mut batch = batch?;
