@@ -4,11 +4,11 @@
 //! Written without PyO3's macros (see Cargo.toml): the module is a plain
 //! `PyModuleDef` ([`PyInit__native`]) holding two closures over plain buffers, so that
 //! the package needs NumPy only:
-//! [`sample_lines`] draws parameters with occlude's own samplers and returns the JSON
-//! lines `occlude sample` prints; [`apply_into`] applies such parameters to a batch of
+//! `sample_lines` draws parameters with occlude's own samplers and returns the JSON
+//! lines `occlude sample` prints; `apply_into` applies such parameters to a batch of
 //! images in place. The apply renders the parameters with the renderer training uses
 //! ([`occlude::augment::apply::render`]) and then mixes the pixels on the host
-//! ([`host::apply_draws`]), instead of through burn tensors as training does; the
+//! (`host::apply_draws`), instead of through burn tensors as training does; the
 //! Python tests compare its pixels with `occlude sample --apply`, which goes through
 //! training's batched apply.
 
