@@ -163,3 +163,35 @@ impl Dataset for InMemoryDataset {
         self.class_names.clone()
     }
 }
+
+/// Some samples of a dataset, in a given order: index `i` is `indices[i]` of `inner`
+/// (the fixed clean-training subset of evaluation, UDA's labelled and unlabelled
+/// streams).
+pub struct Subset {
+    pub inner: std::sync::Arc<dyn Dataset>,
+    pub indices: Vec<usize>,
+}
+
+impl Dataset for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn image(&self, index: usize) -> Result<ImageU8> {
+        self.inner.image(self.indices[index])
+    }
+    fn label(&self, index: usize) -> usize {
+        self.inner.label(self.indices[index])
+    }
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+    fn channels(&self) -> usize {
+        self.inner.channels()
+    }
+    fn class_names(&self) -> Vec<String> {
+        self.inner.class_names()
+    }
+    fn bad_images_skipped(&self) -> usize {
+        self.inner.bad_images_skipped()
+    }
+}

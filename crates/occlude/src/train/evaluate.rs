@@ -6,7 +6,7 @@ use super::loss;
 use super::metrics::{topk_correct, Tally};
 use super::RunConfig;
 use crate::augment::Targets;
-use crate::data::{load_dataset, DataSplits, Dataset, HostBatch, ImageU8, Loader, LoaderConfig};
+use crate::data::{load_dataset, DataSplits, HostBatch, Loader, LoaderConfig, Subset};
 use crate::models::params::load_named;
 use crate::models::Network;
 use anyhow::{Context, Result};
@@ -46,33 +46,6 @@ pub fn clean_train_indices(len: usize, n: usize) -> Vec<usize> {
         order.sort_unstable();
     }
     order
-}
-
-/// Some samples of a dataset, in a given order.
-struct Subset {
-    inner: Arc<dyn Dataset>,
-    indices: Vec<usize>,
-}
-
-impl Dataset for Subset {
-    fn len(&self) -> usize {
-        self.indices.len()
-    }
-    fn image(&self, index: usize) -> Result<ImageU8> {
-        self.inner.image(self.indices[index])
-    }
-    fn label(&self, index: usize) -> usize {
-        self.inner.label(self.indices[index])
-    }
-    fn num_classes(&self) -> usize {
-        self.inner.num_classes()
-    }
-    fn channels(&self) -> usize {
-        self.inner.channels()
-    }
-    fn class_names(&self) -> Vec<String> {
-        self.inner.class_names()
-    }
 }
 
 /// A loader over `n` training images ([`clean_train_indices`]) with the evaluation

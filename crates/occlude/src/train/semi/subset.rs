@@ -2,7 +2,7 @@
 //! recorded in the run directory (`labelled.json`) and in the checkpoint; the rest of
 //! the training split is the unlabelled data.
 
-use crate::data::{Dataset, ImageU8};
+use crate::data::{Dataset, Subset};
 use crate::rng::{rng_for, Stream};
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
@@ -82,35 +82,5 @@ impl LabelledSplit {
             Arc::new(Subset { inner: train.clone(), indices: self.labelled.clone() }),
             Arc::new(Subset { inner: train.clone(), indices: unlabelled }),
         ))
-    }
-}
-
-/// Some samples of a dataset, in a given order (index `i` is `indices[i]` there).
-struct Subset {
-    inner: Arc<dyn Dataset>,
-    indices: Vec<usize>,
-}
-
-impl Dataset for Subset {
-    fn len(&self) -> usize {
-        self.indices.len()
-    }
-    fn image(&self, index: usize) -> Result<ImageU8> {
-        self.inner.image(self.indices[index])
-    }
-    fn label(&self, index: usize) -> usize {
-        self.inner.label(self.indices[index])
-    }
-    fn num_classes(&self) -> usize {
-        self.inner.num_classes()
-    }
-    fn channels(&self) -> usize {
-        self.inner.channels()
-    }
-    fn class_names(&self) -> Vec<String> {
-        self.inner.class_names()
-    }
-    fn bad_images_skipped(&self) -> usize {
-        self.inner.bad_images_skipped()
     }
 }
