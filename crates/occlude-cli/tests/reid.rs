@@ -3,24 +3,10 @@
 //! rank-1 / mAP it reports in the summary and in `metrics.jsonl`.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn occlude() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_occlude"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("spawn occlude");
-    assert!(
-        out.status.success(),
-        "occlude failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{occlude, run_ok};
 
 /// P = 4 identities × K = 4 images of 64×32, ResNet-18 with last stride 1, Adam.
 fn config(dir: &Path, method: &str) -> std::path::PathBuf {
@@ -45,10 +31,8 @@ fn config_with(dir: &Path, method: &str, top: &str, train: &str) -> std::path::P
 /// `occlude data synth-market1501`: 8 training and 4 test identities, 3 cameras.
 fn synth(dir: &Path) -> std::path::PathBuf {
     let data = dir.join("data");
-    run(occlude()
-        .args(["data", "synth-market1501", "--train-ids", "8", "--test-ids", "4", "--height", "64", "--width", "32"])
-        .arg("--out")
-        .arg(&data));
+    let args = ["synth-market1501", "--train-ids", "8", "--test-ids", "4", "--height", "64", "--width", "32"];
+    run_ok(occlude().arg("data").args(args).arg("--out").arg(&data));
     data
 }
 
@@ -66,7 +50,7 @@ fn train_on_a_generated_market1501_tree_reports_rank1_and_map() {
     {
         let cfg = config(dir.path(), method);
         let run_dir = dir.path().join(out);
-        let o = run(occlude().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&run_dir));
+        let o = run_ok(occlude().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&run_dir));
         let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let extra = &summary["extra"];
         for key in ["rank1", "rank5", "rank10", "map", "id_loss", "triplet_loss"] {
@@ -113,7 +97,7 @@ fn a_killed_reid_run_resumes_to_the_uninterrupted_result() {
     let method = "keep-random-erasing:p=0.5,tau=0.6,saliency=low-res";
     let cfg = config_with(dir.path(), method, "epochs = 2\n", "checkpoint_every_steps = 1\nlog_every_steps = 1\n");
     let reference = dir.path().join("reference");
-    run(occlude().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&reference));
+    run_ok(occlude().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&reference));
     let killed = dir.path().join("killed");
     let mut child = occlude().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&killed).spawn().unwrap();
     let start = Instant::now();
@@ -124,7 +108,7 @@ fn a_killed_reid_run_resumes_to_the_uninterrupted_result() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!killed.join("summary.json").exists(), "the run finished before it could be killed");
-    run(occlude().args(["train", "-q", "--resume", "--config"]).arg(&cfg).arg("--out").arg(&killed));
+    run_ok(occlude().args(["train", "-q", "--resume", "--config"]).arg(&cfg).arg("--out").arg(&killed));
     let metrics = |d: &Path| -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
         text.lines()

@@ -5,7 +5,10 @@
 //! written and rebuilt by `occlude report`; run again, the finished points are skipped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::run_ok;
 
 /// One sweep per table or figure of the seeds the project reproduces.
 const SWEEPS: &[&str] = &[
@@ -41,18 +44,6 @@ fn occlude() -> Command {
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("spawn occlude");
-    assert!(
-        out.status.success(),
-        "occlude failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn point_ids(file: &str, scale: &str) -> Vec<String> {
