@@ -94,16 +94,20 @@ impl ImageFolder {
     }
 
     fn decode(&self, index: usize) -> Result<ImageU8> {
-        let path = &self.files[index].0;
-        let img = image::ImageReader::open(path)
-            .with_context(|| format!("opening {}", path.display()))?
-            .with_guessed_format()
-            .with_context(|| format!("reading {}", path.display()))?
-            .decode()
-            .with_context(|| format!("{}: cannot decode image", path.display()))?
-            .to_rgb8();
-        Ok(ImageU8::from_rgb8(&img))
+        Ok(ImageU8::from_rgb8(&decode_rgb(&self.files[index].0)?))
     }
+}
+
+/// Opens and decodes one image file as 8-bit RGB, guessing the format from its bytes
+/// (not its extension); every error names the file.
+pub fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
+    Ok(image::ImageReader::open(path)
+        .with_context(|| format!("opening {}", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("reading {}", path.display()))?
+        .decode()
+        .with_context(|| format!("{}: cannot decode image", path.display()))?
+        .to_rgb8())
 }
 
 impl Dataset for ImageFolder {

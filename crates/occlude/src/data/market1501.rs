@@ -158,14 +158,7 @@ impl Dataset for ReidSplit {
     }
 
     fn image(&self, index: usize) -> Result<ImageU8> {
-        let path = &self.files[index];
-        let img = image::ImageReader::open(path)
-            .with_context(|| format!("opening {}", path.display()))?
-            .with_guessed_format()
-            .with_context(|| format!("reading {}", path.display()))?
-            .decode()
-            .with_context(|| format!("{}: cannot decode image", path.display()))?
-            .to_rgb8();
+        let img = super::image_folder::decode_rgb(&self.files[index])?;
         let (h, w) = self.size;
         let img = if (img.height() as usize, img.width() as usize) == (h, w) {
             img
