@@ -14,10 +14,9 @@
 //! exactly. `t` counts the optimiser's steps: every trained parameter gets a gradient
 //! at every step in occlude's tasks, as PyTorch's per-parameter count then is.
 
-use crate::models::params::PathStack;
-use burn::module::{AutodiffModule, ModuleMapper, Param};
+use super::optimizer::{apply_update, flat_from_data, Flat};
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use std::collections::HashMap;
@@ -32,7 +31,7 @@ pub struct AdamConfig {
 }
 
 /// First and second moment estimates of one parameter, flattened.
-type Moments<B> = (Tensor<<B as AutodiffBackend>::InnerBackend, 1>, Tensor<<B as AutodiffBackend>::InnerBackend, 1>);
+type Moments<B> = (Flat<B>, Flat<B>);
 
 /// The optimiser and its moment estimates (flattened, on the training device).
 pub struct Adam<B: AutodiffBackend> {
@@ -52,10 +51,27 @@ impl<B: AutodiffBackend> Adam<B> {
     }
 
     /// One update of every parameter that has a gradient in `grads`.
-    pub fn step<M2: AutodiffModule<B>>(&mut self, lr: f64, module: M2, mut grads: GradientsParams) -> M2 {
+    pub fn step<M2: AutodiffModule<B>>(&mut self, lr: f64, module: M2, grads: GradientsParams) -> M2 {
         self.t += 1;
-        let mut mapper = Step { adam: self, grads: &mut grads, lr, stack: PathStack::default() };
-        module.map(&mut mapper)
+        apply_update(module, grads, |path, theta, grad| self.update(lr, path, theta, grad))
+    }
+
+    /// The update of one parameter at step `t` (the recurrence in the module docs).
+    fn update(&mut self, lr: f64, path: String, theta: Flat<B>, grad: Flat<B>) -> Flat<B> {
+        let c = self.config;
+        let mut g = grad;
+        if c.weight_decay > 0.0 {
+            g = g + theta.clone().mul_scalar(c.weight_decay);
+        }
+        let (m, v) = self.moments.remove(&path).unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
+        let m = m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1);
+        let v = v.mul_scalar(c.beta2) + g.powi_scalar(2).mul_scalar(1.0 - c.beta2);
+        let t = self.t as i32;
+        let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
+        let denom = v.clone().div_scalar(bc2).sqrt().add_scalar(c.epsilon);
+        let update = m.clone().div_scalar(bc1).div(denom).mul_scalar(lr);
+        self.moments.insert(path, (m, v));
+        theta - update
     }
 
     /// Moments and step count by name, for checkpoints.
@@ -77,15 +93,13 @@ impl<B: AutodiffBackend> Adam<B> {
         let mut m = HashMap::new();
         let mut v = HashMap::new();
         for (k, d) in state {
-            let values: Vec<f32> = d.convert::<f32>().into_vec().map_err(|e| anyhow::anyhow!("{k}: {e:?}"))?;
-            let n = values.len();
-            let t = || Tensor::<B::InnerBackend, 1>::from_data(TensorData::new(values.clone(), [n]), device);
             if k == T {
+                let values: Vec<f32> = d.convert::<f32>().into_vec().map_err(|e| anyhow::anyhow!("{k}: {e:?}"))?;
                 self.t = values.first().copied().unwrap_or(0.0) as u64;
             } else if let Some(p) = k.strip_prefix(M) {
-                m.insert(p.to_string(), t());
+                m.insert(p.to_string(), flat_from_data::<B>(&k, d, device)?);
             } else if let Some(p) = k.strip_prefix(V) {
-                v.insert(p.to_string(), t());
+                v.insert(p.to_string(), flat_from_data::<B>(&k, d, device)?);
             } else {
                 anyhow::bail!(
                     "optimizer state {k:?}: not Adam's (was the checkpoint written with optimizer.kind = \"sgd\"?)"
@@ -101,58 +115,13 @@ impl<B: AutodiffBackend> Adam<B> {
     }
 }
 
-struct Step<'a, B: AutodiffBackend> {
-    adam: &'a mut Adam<B>,
-    grads: &'a mut GradientsParams,
-    lr: f64,
-    stack: PathStack,
-}
-
-impl<B: AutodiffBackend> ModuleMapper<B> for Step<'_, B> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.stack.enter(name);
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.stack.exit();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<B::InnerBackend, D>(id) else {
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        let c = self.adam.config;
-        let theta = tensor.inner();
-        let shape = theta.shape();
-        let n = shape.num_elements();
-        let mut g = grad;
-        if c.weight_decay > 0.0 {
-            g = g + theta.clone().mul_scalar(c.weight_decay);
-        }
-        let path = self.stack.path();
-        let (m, v) = match self.adam.moments.remove(&path) {
-            Some((m, v)) => (m.reshape(shape.clone()), v.reshape(shape.clone())),
-            None => (g.zeros_like(), g.zeros_like()),
-        };
-        let m = m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1);
-        let v = v.mul_scalar(c.beta2) + g.powi_scalar(2).mul_scalar(1.0 - c.beta2);
-        let t = self.adam.t as i32;
-        let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
-        let denom = v.clone().div_scalar(bc2).sqrt().add_scalar(c.epsilon);
-        let update = m.clone().div_scalar(bc1).div(denom).mul_scalar(self.lr);
-        self.adam.moments.insert(path, (m.reshape([n]), v.reshape([n])));
-        let updated = Tensor::from_inner(theta - update).require_grad();
-        Param::from_mapped_value(id, updated, mapper)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::CpuAutodiff;
     use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::*;
 
     type AD = CpuAutodiff;
 

@@ -5,11 +5,66 @@
 use super::adam::{Adam, AdamConfig};
 use super::config::{OptimizerConfig, OptimizerKind};
 use super::sgd::{Sgd, SgdConfig};
+use crate::models::params::PathStack;
 use anyhow::Result;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, ModuleMapper, Param};
 use burn::optim::GradientsParams;
+use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
+
+/// A flattened tensor on the inner (non-autodiff) backend: parameters, gradients and
+/// optimiser buffers as the element-wise update rules see them.
+pub(super) type Flat<B> = Tensor<<B as AutodiffBackend>::InnerBackend, 1>;
+
+/// Applies an element-wise update rule to every parameter of `module` that has a
+/// gradient in `grads`; buffers (batch-norm statistics) and frozen parameters have none
+/// and are left as they are. `rule(path, θ, ∇θ)` gets the parameter's path (the key of
+/// its optimiser buffers) and θ and its gradient flattened, and returns the new θ.
+pub(super) fn apply_update<B, M, F>(module: M, mut grads: GradientsParams, rule: F) -> M
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    F: FnMut(String, Flat<B>, Flat<B>) -> Flat<B>,
+{
+    module.map(&mut Update { grads: &mut grads, rule, stack: PathStack::default() })
+}
+
+struct Update<'a, F> {
+    grads: &'a mut GradientsParams,
+    rule: F,
+    stack: PathStack,
+}
+
+impl<B: AutodiffBackend, F: FnMut(String, Flat<B>, Flat<B>) -> Flat<B>> ModuleMapper<B> for Update<'_, F> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.stack.enter(name);
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.stack.exit();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<B::InnerBackend, D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let theta = tensor.inner();
+        let shape = theta.shape();
+        let n = shape.num_elements();
+        let updated = (self.rule)(self.stack.path(), theta.reshape([n]), grad.reshape([n]));
+        Param::from_mapped_value(id, Tensor::from_inner(updated.reshape(shape)).require_grad(), mapper)
+    }
+}
+
+/// One saved optimiser buffer as a flat tensor on `device`; `name` is its key in the
+/// checkpoint, for the error.
+pub(super) fn flat_from_data<B: AutodiffBackend>(name: &str, data: TensorData, device: &B::Device) -> Result<Flat<B>> {
+    let values: Vec<f32> = data.convert::<f32>().into_vec().map_err(|e| anyhow::anyhow!("{name}: {e:?}"))?;
+    let n = values.len();
+    Ok(Tensor::from_data(TensorData::new(values, [n]), device))
+}
 
 /// What a checkpoint saves of an optimiser: its buffers by name.
 pub trait OptimizerState {
@@ -62,10 +117,7 @@ impl<B: AutodiffBackend> Optimizer<B> {
     /// Restores the buffers a checkpoint holds.
     pub fn load_state(&mut self, state: Vec<(String, TensorData)>, device: &B::Device) -> Result<()> {
         match self {
-            Self::Sgd(o) => {
-                o.load_state(state, device);
-                Ok(())
-            }
+            Self::Sgd(o) => o.load_state(state, device),
             Self::Adam(o) => o.load_state(state, device),
         }
     }

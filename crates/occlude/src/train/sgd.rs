@@ -11,10 +11,10 @@
 //! The momentum buffers are keyed by parameter path, so they can be saved in a
 //! checkpoint and restored into a freshly built model.
 
-use crate::models::params::PathStack;
-use burn::module::{AutodiffModule, ModuleMapper, Param};
+use super::optimizer::{apply_update, flat_from_data, Flat};
+use anyhow::Result;
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ pub struct SgdConfig {
 /// The optimiser and its momentum buffers (flattened, on the training device).
 pub struct Sgd<B: AutodiffBackend> {
     pub config: SgdConfig,
-    velocity: HashMap<String, Tensor<B::InnerBackend, 1>>,
+    velocity: HashMap<String, Flat<B>>,
 }
 
 impl<B: AutodiffBackend> Sgd<B> {
@@ -39,9 +39,26 @@ impl<B: AutodiffBackend> Sgd<B> {
     }
 
     /// One update of every parameter that has a gradient in `grads`.
-    pub fn step<M: AutodiffModule<B>>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
-        let mut mapper = Step { sgd: self, grads: &mut grads, lr, stack: PathStack::default() };
-        module.map(&mut mapper)
+    pub fn step<M: AutodiffModule<B>>(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+        apply_update(module, grads, |path, theta, grad| self.update(lr, path, theta, grad))
+    }
+
+    /// The update of one parameter (the recurrence in the module docs).
+    fn update(&mut self, lr: f64, path: String, theta: Flat<B>, grad: Flat<B>) -> Flat<B> {
+        let c = self.config;
+        let mut g = grad;
+        if c.weight_decay > 0.0 {
+            g = g + theta.clone().mul_scalar(c.weight_decay);
+        }
+        if c.momentum > 0.0 {
+            let v = match self.velocity.remove(&path) {
+                Some(v) => v.mul_scalar(c.momentum) + g.clone(),
+                None => g.clone(),
+            };
+            g = if c.nesterov { g + v.clone().mul_scalar(c.momentum) } else { v.clone() };
+            self.velocity.insert(path, v);
+        }
+        theta - g.mul_scalar(lr)
     }
 
     /// Momentum buffers by parameter path, for checkpoints.
@@ -52,59 +69,12 @@ impl<B: AutodiffBackend> Sgd<B> {
     }
 
     /// Restores momentum buffers saved by [`state`](Self::state).
-    pub fn load_state(&mut self, state: Vec<(String, TensorData)>, device: &B::Device) {
+    pub fn load_state(&mut self, state: Vec<(String, TensorData)>, device: &B::Device) -> Result<()> {
         self.velocity = state
             .into_iter()
-            .map(|(k, d)| {
-                let values: Vec<f32> = d.convert::<f32>().into_vec().expect("f32 data");
-                let n = values.len();
-                (k, Tensor::<B::InnerBackend, 1>::from_data(TensorData::new(values, [n]), device))
-            })
-            .collect();
-    }
-}
-
-struct Step<'a, B: AutodiffBackend> {
-    sgd: &'a mut Sgd<B>,
-    grads: &'a mut GradientsParams,
-    lr: f64,
-    stack: PathStack,
-}
-
-impl<B: AutodiffBackend> ModuleMapper<B> for Step<'_, B> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.stack.enter(name);
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.stack.exit();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<B::InnerBackend, D>(id) else {
-            // Buffers (batch-norm statistics) and frozen parameters have no gradient.
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        let c = self.sgd.config;
-        let theta = tensor.inner();
-        let shape = theta.shape();
-        let mut g = grad;
-        if c.weight_decay > 0.0 {
-            g = g + theta.clone().mul_scalar(c.weight_decay);
-        }
-        if c.momentum > 0.0 {
-            let path = self.stack.path();
-            let v = match self.sgd.velocity.remove(&path) {
-                Some(v) => v.reshape(shape.clone()).mul_scalar(c.momentum) + g.clone(),
-                None => g.clone(),
-            };
-            g = if c.nesterov { g + v.clone().mul_scalar(c.momentum) } else { v.clone() };
-            let n = shape.num_elements();
-            self.sgd.velocity.insert(path, v.reshape([n]));
-        }
-        let updated = Tensor::from_inner(theta - g.mul_scalar(self.lr)).require_grad();
-        Param::from_mapped_value(id, updated, mapper)
+            .map(|(k, d)| Ok((k.clone(), flat_from_data::<B>(&k, d, device)?)))
+            .collect::<Result<_>>()?;
+        Ok(())
     }
 }
 
@@ -114,6 +84,7 @@ mod tests {
     use crate::backend::CpuAutodiff;
     use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::*;
 
     type AD = CpuAutodiff;
 
