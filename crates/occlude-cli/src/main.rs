@@ -23,6 +23,7 @@ struct Cli {
 }
 
 fn main() {
+    restore_default_sigpipe();
     occlude::kernels::keep_freed_memory();
     if let Err(e) = commands::exec(Cli::parse().command) {
         if let Some(i) = e.downcast_ref::<occlude::train::Interrupted>() {
@@ -31,5 +32,17 @@ fn main() {
         }
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Lets a closed pipe end the process quietly, as it does for other Unix tools
+/// (`occlude sweep --dry-run | head`). Rust ignores SIGPIPE by default, so a write to a
+/// closed pipe returns an error and `println!` panics on it.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; setting a
+    // signal's disposition to the default has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

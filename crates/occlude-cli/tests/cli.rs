@@ -3,24 +3,11 @@
 //! (`augment`, `preview`, `saliency`, `bench augment`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn occlude() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_occlude"))
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("spawn occlude");
-    assert!(
-        out.status.success(),
-        "occlude failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{occlude, run_err, run_ok, stdout_json};
 
 /// A tiny run on the embedded subset: 10 images per class, resnet8, batch 20.
 fn tiny_config(dir: &Path, epochs: usize) -> PathBuf {
@@ -251,22 +238,6 @@ fn ctrl_c_writes_a_checkpoint_and_resume_completes_the_run() {
         metrics_without_times(&run.join("metrics.jsonl")),
         metrics_without_times(&reference.join("metrics.jsonl"))
     );
-}
-
-fn run_err(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn occlude");
-    assert!(
-        !out.status.success(),
-        "occlude should have failed\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Runs `occlude augment` on `input` and returns the decoded output and the report.
@@ -561,4 +532,26 @@ fn demo_trains_keep_cutout_draws_its_pictures_and_compares_with_the_baseline() {
     for name in ["preview.png", "saliency.png", "curves.png"] {
         assert!(last.iter().any(|l| l.contains(name)), "{name} not named in {last:?}");
     }
+}
+
+/// A reader that stops early (`occlude sweep --dry-run | head -1`) ends the command
+/// quietly, by SIGPIPE as for other Unix tools, and not with a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let sweep = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/experiments/seed000-table1.toml");
+    let mut child = occlude()
+        .args(["sweep", "--dry-run"])
+        .arg(&sweep)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // The reader is gone before the first line is written.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(13), "{:?}: {stderr}", out.status);
 }
