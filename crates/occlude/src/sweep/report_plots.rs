@@ -160,12 +160,12 @@ pub fn stethoscope_figure(sweep: &Sweep, plan: &Plan, results: &[RunResult]) -> 
             let values: Vec<(usize, usize)> =
                 cell.values.iter().enumerate().filter_map(|(a, v)| v.map(|v| (a, v))).collect();
             let mut label = combo_label(sweep, &values);
-            if let Some(b) = cell.baseline {
-                label = if label.is_empty() {
-                    sweep.cfg.baselines[b].label.clone()
-                } else {
-                    format!("{} ({label})", sweep.cfg.baselines[b].label)
-                };
+            let name = match cell.baseline {
+                Some(b) => Some(&sweep.cfg.baselines[b].label),
+                None => sweep.cfg.table.grid_label.as_ref(),
+            };
+            if let Some(name) = name {
+                label = if label.is_empty() { name.clone() } else { format!("{name} ({label})") };
             }
             series.push(Series { label, points, dashed: false });
         }

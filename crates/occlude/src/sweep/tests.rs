@@ -255,3 +255,23 @@ fn bad_sweep_files_are_rejected_naming_the_field() {
         format!("{:#}", Sweep::load(&dir.path().join("sweep.toml"), "huge", None, String::new(), vec![]).unwrap_err());
     assert!(e.contains("scale.huge"), "{e}");
 }
+
+#[test]
+fn stethoscope_lines_are_named_like_the_table_rows() {
+    let text = SWEEP.replace("[table]\n", "[table]\n    grid_label = \"H&S joint\"\n").replace(
+        "[[plot]]",
+        "[stethoscope]\n    spec = \"hide-and-seek:g=4,p_keep_patch={level}\"\n    levels = [1.0, 0.5]\n    [[plot]]",
+    );
+    let (_dir, sweep) = setup(&text);
+    run(&sweep, &mut FakeExecutor::default(), &Selection::default(), true).unwrap();
+    let plan = sweep.plan().unwrap();
+    let results = report::collect(&sweep, &plan);
+    let (_, fig) = report_plots::stethoscope_figure(&sweep, &plan, &results).unwrap();
+    let labels: Vec<&str> = fig.series.iter().map(|s| s.label.as_str()).collect();
+    assert!(labels.contains(&"no occlusion (model=R20)"), "{labels:?}");
+    assert!(labels.contains(&"H&S joint (model=R32, p=0.7)"), "{labels:?}");
+    assert_eq!(labels.len(), 2 + 6, "{labels:?}");
+    let pts = &fig.series[0].points;
+    assert_eq!(pts.len(), 2);
+    assert!((pts[0].1 - 50.0).abs() < 1e-9, "{pts:?}");
+}
