@@ -53,6 +53,44 @@ fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The corner of the plot area whose legend box would cover the fewest points (means
+/// and error-bar ends), lower left first on a tie. The box is sized from the series
+/// count and the longest label: about 18 px a line and 7 px a character in a
+/// `plot_w × plot_h` pixel area showing `x0..x1 × y0..y1`.
+fn legend_corner(
+    fig: &Figure,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    (plot_w, plot_h): (f64, f64),
+) -> SeriesLabelPosition {
+    let longest = fig.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
+    let fw = ((longest * 7.0 + 45.0) / plot_w).min(1.0);
+    let fh = ((fig.series.len() as f64 * 18.0 + 12.0) / plot_h).min(1.0);
+    let points: Vec<(f64, f64)> = fig
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().flat_map(|p| [(p.0, p.1), (p.0, p.1 - p.2), (p.0, p.1 + p.2)]))
+        .map(|(x, y)| ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0)))
+        .collect();
+    let corners = [
+        (SeriesLabelPosition::LowerLeft, false, false),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::UpperRight, true, true),
+    ];
+    let covered = |right: bool, upper: bool| {
+        points
+            .iter()
+            .filter(|&&(fx, fy)| {
+                let in_x = if right { fx >= 1.0 - fw } else { fx <= fw };
+                let in_y = if upper { fy >= 1.0 - fh } else { fy <= fh };
+                in_x && in_y
+            })
+            .count()
+    };
+    corners.into_iter().min_by_key(|&(_, r, u)| covered(r, u)).map(|c| c.0).unwrap()
+}
+
 /// Draws `fig` and writes a PNG atomically. A baseline series with one point is drawn
 /// across the whole x range.
 pub fn draw(path: &Path, fig: &Figure) -> Result<()> {
@@ -100,6 +138,8 @@ pub fn draw(path: &Path, fig: &Figure) -> Result<()> {
             mesh.x_labels(c.len() * 2 + 1);
         }
         mesh.draw().map_err(e)?;
+        let (pw, ph) = chart.plotting_area().dim_in_pixel();
+        let legend = legend_corner(fig, (x0, x1), (y0, y1), (pw as f64, ph as f64));
         for (i, s) in fig.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             let style = ShapeStyle { color: color.to_rgba(), filled: true, stroke_width: 2 };
@@ -126,7 +166,7 @@ pub fn draw(path: &Path, fig: &Figure) -> Result<()> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(legend)
             .border_style(BLACK)
             .background_style(WHITE.mix(0.8))
             .draw()
@@ -134,4 +174,39 @@ pub fn draw(path: &Path, fig: &Figure) -> Result<()> {
         root.present().map_err(e)?;
     }
     write_atomic(path, &encode_png(&buf, w, h)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(series: Vec<Vec<(f64, f64)>>) -> Figure {
+        Figure {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            categories: None,
+            series: series
+                .into_iter()
+                .map(|p| Series {
+                    label: "a label".into(),
+                    points: p.into_iter().map(|(x, y)| (x, y, 0.0)).collect(),
+                    dashed: false,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_legend_goes_to_the_emptiest_corner() {
+        let at = |points| legend_corner(&fig(points), (0.0, 1.0), (0.0, 1.0), (800.0, 500.0));
+        // Points low on the left (a curve falling to the left, as the stethoscope's
+        // baselines): the lower right is free.
+        assert_eq!(at(vec![vec![(0.0, 0.0), (0.5, 0.5), (1.0, 0.9)]]), SeriesLabelPosition::LowerRight);
+        // Both lower corners taken: upper left, the first free one in order.
+        assert_eq!(at(vec![vec![(0.0, 0.0), (1.0, 0.0)]]), SeriesLabelPosition::UpperLeft);
+        // Nothing in the lower left: it stays there.
+        assert_eq!(at(vec![vec![(0.0, 0.9), (1.0, 0.9)]]), SeriesLabelPosition::LowerLeft);
+        assert_eq!(at(vec![vec![(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)]]), SeriesLabelPosition::UpperRight);
+    }
 }
