@@ -24,7 +24,7 @@
 //! of the X-th convolution after its ReLU. The early-loss head (seed 003 §3.1) sits
 //! after the first block (conv1, ReLU, pool).
 
-use super::common::{global_pool, lazy_dims, linear, linear_in, linear_out, max_pool_if_fits};
+use super::common::{lazy_dims, linear, linear_in, linear_out, max_pool_if_fits, EarlyExit};
 use super::layers::{Conv, Ctx};
 use super::regularize::dropout;
 use burn::module::Module;
@@ -90,10 +90,6 @@ impl<B: Backend> AlexNet<B> {
         linear_out(&self.fc3)
     }
 
-    pub fn has_early_head(&self) -> bool {
-        self.early_head.is_some()
-    }
-
     /// Convolutions `from..to` (0-based) with their ReLUs, taps and pools.
     fn features(&self, mut h: Tensor<B, 4>, from: usize, to: usize, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
         for (i, (conv, layer)) in self.convs.iter().zip(&LAYERS).enumerate().take(to).skip(from) {
@@ -105,27 +101,27 @@ impl<B: Backend> AlexNet<B> {
         h
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let h = self.features(x, 0, 1, ctx);
-        let early = match (&self.early_head, ctx.early_head) {
-            (Some(head), true) => Some(head.forward(global_pool(h.clone()))),
-            _ => None,
-        };
+    pub fn tap_names(&self) -> Vec<String> {
+        (1..=LAYERS.len()).map(|i| format!("conv{i}")).collect()
+    }
+}
+
+impl<B: Backend> EarlyExit<B> for AlexNet<B> {
+    fn head_input(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
+        self.features(x, 0, 1, ctx)
+    }
+
+    fn rest(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
         let h = self.features(h, 1, LAYERS.len(), ctx);
         let n = h.dims()[0];
         let h = adaptive_avg_pool2d(h, [self.pool, self.pool]).reshape([n, linear_in(&self.fc1)]);
         let keep = 1.0 - self.drop;
         let h = relu(self.fc1.forward(dropout(h, keep, ctx)));
         let h = relu(self.fc2.forward(dropout(h, keep, ctx)));
-        (self.fc3.forward(h), early)
+        self.fc3.forward(h)
     }
 
-    pub fn forward_early(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Option<Tensor<B, 2>> {
-        let head = self.early_head.as_ref()?;
-        Some(head.forward(global_pool(self.features(x, 0, 1, ctx))))
-    }
-
-    pub fn tap_names(&self) -> Vec<String> {
-        (1..=LAYERS.len()).map(|i| format!("conv{i}")).collect()
+    fn early_head(&self) -> Option<&Linear<B>> {
+        self.early_head.as_ref()
     }
 }

@@ -3,11 +3,47 @@
 //! per-image scaling with different forward and backward factors (Shake-Shake,
 //! ShakeDrop).
 
+use super::layers::Ctx;
 use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 use burn::tensor::TensorData;
+
+/// A classifier split where KeepAugment's early-loss head sits (seed 003 §3.3 and §4:
+/// an average pool and a linear head "after the first block of each network"): the
+/// first part's output feeds the rest of the network and, when asked, the early head.
+/// Each architecture says what its two parts compute; the forward passes through them
+/// are written once here.
+pub trait EarlyExit<B: Backend> {
+    /// The stem and the first stage (block): the early head's input.
+    fn head_input(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4>;
+
+    /// The rest of the network: from [`head_input`](Self::head_input)'s output to the logits.
+    fn rest(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2>;
+
+    /// The early-exit head, if the network was built with one.
+    fn early_head(&self) -> Option<&Linear<B>>;
+
+    fn has_early_head(&self) -> bool {
+        self.early_head().is_some()
+    }
+
+    /// Logits, and the early head's logits when `ctx.early_head` is set and the
+    /// network has one.
+    fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let h = self.head_input(x, ctx);
+        let early = self.early_head().filter(|_| ctx.early_head).map(|head| head.forward(global_pool(h.clone())));
+        (self.rest(h, ctx), early)
+    }
+
+    /// Only the early head's logits: the first part and the head, all that the
+    /// early-loss saliency approximation back-propagates through.
+    fn forward_early(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Option<Tensor<B, 2>> {
+        let head = self.early_head()?;
+        Some(head.forward(global_pool(self.head_input(x, ctx))))
+    }
+}
 
 /// Global average pooling to a `N×C` matrix.
 pub fn global_pool<B: Backend>(h: Tensor<B, 4>) -> Tensor<B, 2> {

@@ -6,6 +6,7 @@
 #![allow(non_camel_case_types)]
 
 use super::alexnet::AlexNet;
+use super::common::EarlyExit;
 use super::layers::Ctx;
 use super::pyramidnet::PyramidNet;
 use super::resnet::ResNet;

@@ -20,7 +20,7 @@
 //! (after the projection's batch norm, or on the identity). Basic blocks get the
 //! same treatment (after `bn1`+ReLU, after `bn2`, shortcut).
 
-use super::common::{global_pool, lazy_dims, linear_in, linear_out};
+use super::common::{global_pool, lazy_dims, linear_in, linear_out, EarlyExit};
 use super::layers::{conv, BatchNorm, Conv, Ctx};
 use super::regularize::{Regularizer, RegularizerKind};
 use burn::module::Module;
@@ -291,10 +291,6 @@ impl<B: Backend> ResNet<B> {
         }
     }
 
-    pub fn has_early_head(&self) -> bool {
-        self.early_head.is_some()
-    }
-
     /// Channels of the images the network takes.
     pub fn input_channels(&self) -> usize {
         lazy_dims(&self.stem.weight)[1]
@@ -305,35 +301,11 @@ impl<B: Backend> ResNet<B> {
         linear_out(&self.fc)
     }
 
-    /// The stem and the first stage: the input of the early-exit head.
-    fn first_stage(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
-        let h = self.stem_bn.forward_relu(self.stem.forward(x), ctx.train);
-        let mut h = ctx.tap(|| "stem".into(), h);
-        if self.imagenet_stem {
-            h = ctx.tap(|| "maxpool".into(), max_pool2d(h, [3, 3], [2, 2], [1, 1], [1, 1], false));
-        }
-        self.stage(0, h, ctx)
-    }
-
     fn stage(&self, s: usize, mut h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
         for (b, block) in self.stages[s].iter().enumerate() {
             h = block.forward(h, ctx, &|| format!("layer{}.{b}", s + 1));
         }
         h
-    }
-
-    /// Logits, and the early head's logits when `ctx.early_head` is set and the model
-    /// has one.
-    pub fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let mut h = self.first_stage(x, ctx);
-        let early = match (&self.early_head, ctx.early_head) {
-            (Some(head), true) => Some(head.forward(global_pool(h.clone()))),
-            _ => None,
-        };
-        for s in 1..self.stages.len() {
-            h = self.stage(s, h, ctx);
-        }
-        (self.fc.forward(global_pool(h)), early)
     }
 
     /// Width of [`features`](Self::features).
@@ -344,19 +316,16 @@ impl<B: Backend> ResNet<B> {
     /// The globally pooled output of the last stage (`N × channels`), the input of
     /// `fc`: the embedding a re-identification head builds on.
     pub fn features(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
-        let mut h = self.first_stage(x, ctx);
+        let h = self.head_input(x, ctx);
+        global_pool(self.later_stages(h, ctx))
+    }
+
+    /// Stages 2 and later.
+    fn later_stages(&self, mut h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
         for s in 1..self.stages.len() {
             h = self.stage(s, h, ctx);
         }
-        global_pool(h)
-    }
-
-    /// Only the early-exit head's logits: the stem, the first stage and the head. This
-    /// is all the early-loss saliency approximation back-propagates through.
-    pub fn forward_early(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Option<Tensor<B, 2>> {
-        let head = self.early_head.as_ref()?;
-        let h = self.first_stage(x, ctx);
-        Some(head.forward(global_pool(h)))
+        h
     }
 
     /// Every tap name of this network, in forward order.
@@ -376,5 +345,24 @@ impl<B: Backend> ResNet<B> {
             }
         }
         names
+    }
+}
+
+impl<B: Backend> EarlyExit<B> for ResNet<B> {
+    fn head_input(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
+        let h = self.stem_bn.forward_relu(self.stem.forward(x), ctx.train);
+        let mut h = ctx.tap(|| "stem".into(), h);
+        if self.imagenet_stem {
+            h = ctx.tap(|| "maxpool".into(), max_pool2d(h, [3, 3], [2, 2], [1, 1], [1, 1], false));
+        }
+        self.stage(0, h, ctx)
+    }
+
+    fn rest(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
+        self.fc.forward(global_pool(self.later_stages(h, ctx)))
+    }
+
+    fn early_head(&self) -> Option<&Linear<B>> {
+        self.early_head.as_ref()
     }
 }

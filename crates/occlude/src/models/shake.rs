@@ -19,7 +19,7 @@
 //! Taps: `stem` and `layer{s}.{b}` (block outputs), stages numbered from 1. The
 //! early-loss head sits after the first stage.
 
-use super::common::{global_pool, lazy_dims, linear, linear_out, linear_zero_bias, scale_forward_backward};
+use super::common::{global_pool, lazy_dims, linear, linear_out, linear_zero_bias, scale_forward_backward, EarlyExit};
 use super::layers::{conv, BatchNorm, Conv, Ctx};
 use burn::module::Module;
 use burn::nn::Linear;
@@ -178,10 +178,6 @@ impl<B: Backend> ShakeShake<B> {
         linear_out(&self.fc)
     }
 
-    pub fn has_early_head(&self) -> bool {
-        self.early_head.is_some()
-    }
-
     fn stage(&self, s: usize, mut h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
         for (b, block) in self.stages[s].iter().enumerate() {
             h = block.forward(h, ctx);
@@ -190,35 +186,32 @@ impl<B: Backend> ShakeShake<B> {
         h
     }
 
-    fn first_stage(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
-        let h = self.stem_bn.forward_relu(self.stem.forward(x), ctx.train);
-        let h = ctx.tap(|| "stem".into(), h);
-        self.stage(0, h, ctx)
-    }
-
-    pub fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let mut h = self.first_stage(x, ctx);
-        let early = match (&self.early_head, ctx.early_head) {
-            (Some(head), true) => Some(head.forward(global_pool(h.clone()))),
-            _ => None,
-        };
-        for s in 1..self.stages.len() {
-            h = self.stage(s, h, ctx);
-        }
-        (self.fc.forward(global_pool(relu(h))), early)
-    }
-
-    pub fn forward_early(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Option<Tensor<B, 2>> {
-        let head = self.early_head.as_ref()?;
-        Some(head.forward(global_pool(self.first_stage(x, ctx))))
-    }
-
     pub fn tap_names(&self) -> Vec<String> {
         let mut names = vec!["stem".to_string()];
         for (s, stage) in self.stages.iter().enumerate() {
             names.extend((0..stage.len()).map(|b| format!("layer{}.{b}", s + 1)));
         }
         names
+    }
+}
+
+impl<B: Backend> EarlyExit<B> for ShakeShake<B> {
+    fn head_input(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
+        let h = self.stem_bn.forward_relu(self.stem.forward(x), ctx.train);
+        let h = ctx.tap(|| "stem".into(), h);
+        self.stage(0, h, ctx)
+    }
+
+    fn rest(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
+        let mut h = h;
+        for s in 1..self.stages.len() {
+            h = self.stage(s, h, ctx);
+        }
+        self.fc.forward(global_pool(relu(h)))
+    }
+
+    fn early_head(&self) -> Option<&Linear<B>> {
+        self.early_head.as_ref()
     }
 }
 

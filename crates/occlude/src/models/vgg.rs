@@ -23,7 +23,7 @@
 //! of block X after its (batch norm and) ReLU, before the pool. The early-loss head
 //! sits after block 1 (after its pool).
 
-use super::common::{global_pool, lazy_dims, linear_in, linear_out, linear_vgg, max_pool_if_fits};
+use super::common::{lazy_dims, linear_in, linear_out, linear_vgg, max_pool_if_fits, EarlyExit};
 use super::layers::{conv, BatchNorm, Conv, Ctx};
 use super::regularize::dropout;
 use burn::module::Module;
@@ -108,10 +108,6 @@ impl<B: Backend> Vgg<B> {
         linear_out(&self.fc3)
     }
 
-    pub fn has_early_head(&self) -> bool {
-        self.early_head.is_some()
-    }
-
     /// Blocks `from..to` (0-based), each ending in its tap and pool.
     fn features(&self, mut h: Tensor<B, 4>, from: usize, to: usize, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
         let mut i: usize = self.per_block[..from].iter().sum();
@@ -130,27 +126,27 @@ impl<B: Backend> Vgg<B> {
         h
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let h = self.features(x, 0, 1, ctx);
-        let early = match (&self.early_head, ctx.early_head) {
-            (Some(head), true) => Some(head.forward(global_pool(h.clone()))),
-            _ => None,
-        };
+    pub fn tap_names(&self) -> Vec<String> {
+        (1..=5).map(|b| format!("conv{b}")).collect()
+    }
+}
+
+impl<B: Backend> EarlyExit<B> for Vgg<B> {
+    fn head_input(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
+        self.features(x, 0, 1, ctx)
+    }
+
+    fn rest(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
         let h = self.features(h, 1, 5, ctx);
         let n = h.dims()[0];
         let h = adaptive_avg_pool2d(h, [self.pool, self.pool]).reshape([n, linear_in(&self.fc1)]);
         let keep = 1.0 - self.drop;
         let h = dropout(relu(self.fc1.forward(h)), keep, ctx);
         let h = dropout(relu(self.fc2.forward(h)), keep, ctx);
-        (self.fc3.forward(h), early)
+        self.fc3.forward(h)
     }
 
-    pub fn forward_early(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Option<Tensor<B, 2>> {
-        let head = self.early_head.as_ref()?;
-        Some(head.forward(global_pool(self.features(x, 0, 1, ctx))))
-    }
-
-    pub fn tap_names(&self) -> Vec<String> {
-        (1..=5).map(|b| format!("conv{b}")).collect()
+    fn early_head(&self) -> Option<&Linear<B>> {
+        self.early_head.as_ref()
     }
 }

@@ -18,7 +18,7 @@
 //! `layer{s}.{b}` (block output), stages numbered from 1. The early-loss head sits
 //! after the first stage.
 
-use super::common::{global_pool, lazy_dims, linear, linear_out, linear_zero_bias};
+use super::common::{global_pool, lazy_dims, linear, linear_out, linear_zero_bias, EarlyExit};
 use super::layers::{conv, BatchNorm, Conv, Ctx};
 use super::regularize::dropout;
 use burn::module::Module;
@@ -116,38 +116,11 @@ impl<B: Backend> WideResNet<B> {
         linear_out(&self.fc)
     }
 
-    pub fn has_early_head(&self) -> bool {
-        self.early_head.is_some()
-    }
-
     fn stage(&self, s: usize, mut h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
         for (b, block) in self.stages[s].iter().enumerate() {
             h = block.forward(h, ctx, &|| format!("layer{}.{b}", s + 1));
         }
         h
-    }
-
-    fn first_stage(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
-        let h = ctx.tap(|| "stem".into(), self.stem.forward(x));
-        self.stage(0, h, ctx)
-    }
-
-    pub fn forward(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let mut h = self.first_stage(x, ctx);
-        let early = match (&self.early_head, ctx.early_head) {
-            (Some(head), true) => Some(head.forward(global_pool(h.clone()))),
-            _ => None,
-        };
-        for s in 1..self.stages.len() {
-            h = self.stage(s, h, ctx);
-        }
-        let h = self.bn.forward_relu(h, ctx.train);
-        (self.fc.forward(global_pool(h)), early)
-    }
-
-    pub fn forward_early(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Option<Tensor<B, 2>> {
-        let head = self.early_head.as_ref()?;
-        Some(head.forward(global_pool(self.first_stage(x, ctx))))
     }
 
     pub fn tap_names(&self) -> Vec<String> {
@@ -159,5 +132,24 @@ impl<B: Backend> WideResNet<B> {
             }
         }
         names
+    }
+}
+
+impl<B: Backend> EarlyExit<B> for WideResNet<B> {
+    fn head_input(&self, x: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 4> {
+        let h = ctx.tap(|| "stem".into(), self.stem.forward(x));
+        self.stage(0, h, ctx)
+    }
+
+    fn rest(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
+        let mut h = h;
+        for s in 1..self.stages.len() {
+            h = self.stage(s, h, ctx);
+        }
+        self.fc.forward(global_pool(self.bn.forward_relu(h, ctx.train)))
+    }
+
+    fn early_head(&self) -> Option<&Linear<B>> {
+        self.early_head.as_ref()
     }
 }
