@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{occlude, run_ok};
+use common::{occlude, run_err, run_ok};
 
 /// P = 4 identities × K = 4 images of 64×32, ResNet-18 with last stride 1, Adam.
 fn config(dir: &Path, method: &str) -> std::path::PathBuf {
@@ -74,6 +74,16 @@ fn train_on_a_generated_market1501_tree_reports_rank1_and_map() {
         let ck = occlude::train::checkpoint::load(&run_dir.join("checkpoint.safetensors")).unwrap();
         assert!(ck.model.contains_key("neck.gamma") && ck.model.contains_key("classifier.weight"));
         assert!(ck.momentum.iter().any(|(k, _)| k == "adam.t"), "Adam's state is checkpointed");
+        // `occlude eval` of the checkpoint ranks exactly as the run's last evaluation.
+        let checkpoint = run_dir.join("checkpoint.safetensors");
+        let o = run_ok(occlude().arg("eval").arg("--checkpoint").arg(&checkpoint).args(["--batch-size", "16"]));
+        let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for key in ["rank1", "rank5", "rank10", "map"] {
+            assert_eq!(e[key].as_f64(), extra[key].as_f64(), "{key}: {e} vs {summary}");
+        }
+        assert_eq!(e["samples"], 12 + 24 + 8);
+        let err = run_err(occlude().arg("eval").arg("--checkpoint").arg(&checkpoint).args(["--occlude", "cutout:s=8"]));
+        assert!(err.contains("re-ID checkpoint"), "{err}");
     }
 }
 

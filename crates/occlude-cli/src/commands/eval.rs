@@ -1,5 +1,6 @@
 //! `occlude eval`: top-1 and top-5 of a checkpoint on its evaluation split (or
-//! another dataset of the same kind), optionally with every image occluded.
+//! another dataset of the same kind), optionally with every image occluded; for a
+//! re-ID checkpoint, rank-1/5/10 and mAP of its query against its gallery.
 
 use anyhow::{bail, Context, Result};
 
@@ -10,7 +11,7 @@ use occlude::train::stethoscope::{evaluate_checkpoint_occluded, EvalOcclusion, O
 use occlude::train::RunConfig;
 use std::path::{Path, PathBuf};
 
-/// Evaluate a checkpoint: top-1 and top-5 on its evaluation split (or another dataset), optionally on occluded images
+/// Evaluate a checkpoint: top-1 and top-5 on its evaluation split (or another dataset), optionally on occluded images; rank-1/5/10 and mAP for a re-ID checkpoint
 #[derive(clap::Args)]
 pub struct Args {
     /// A checkpoint.safetensors written by `occlude train`
@@ -38,6 +39,15 @@ pub fn exec(args: Args) -> Result<()> {
     let Args { checkpoint, data, batch_size, device, occlude, seed } = args;
     if batch_size == 0 {
         bail!("--batch-size must be at least 1");
+    }
+    if peek_config(&checkpoint)?.reid.is_some() {
+        if occlude.is_some() {
+            bail!(
+                "--occlude: evaluation on occluded images is for classifiers; {} is a re-ID checkpoint",
+                checkpoint.display()
+            );
+        }
+        return eval_reid(&checkpoint, data, batch_size, device);
     }
     let override_spec = |kind: DatasetKind| data.clone().map(|d| DatasetSpec::new(kind, Some(d)));
     if let Some(text) = occlude {
@@ -92,12 +102,59 @@ pub fn exec(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The run configuration stored in a checkpoint.
+fn peek_config(checkpoint: &Path) -> Result<RunConfig> {
+    occlude::train::checkpoint::load(checkpoint).and_then(|ck| RunConfig::from_toml_str(&ck.config_toml, None))
+}
+
 /// The dataset kind stored in a checkpoint's configuration.
 pub fn peek_kind(checkpoint: &Path) -> Result<DatasetKind> {
-    Ok(occlude::train::checkpoint::load(checkpoint)
-        .and_then(|ck| RunConfig::from_toml_str(&ck.config_toml, None))?
-        .data
-        .kind)
+    Ok(peek_config(checkpoint)?.data.kind)
+}
+
+/// A re-ID checkpoint: rank-1/5/10 and mAP of query against gallery, as the run's own
+/// evaluation reports them.
+fn eval_reid(checkpoint: &Path, data: Option<PathBuf>, batch_size: usize, device: DeviceKind) -> Result<()> {
+    let (cfg, e) = match device {
+        DeviceKind::Cpu => occlude::train::reid::evaluate_checkpoint::<occlude::backend::CpuAutodiff>(
+            checkpoint,
+            data,
+            batch_size,
+            &Default::default(),
+        )?,
+        DeviceKind::Cuda => cuda_eval_reid(checkpoint, data, batch_size)?,
+    };
+    let mut report = serde_json::json!({
+        "checkpoint": checkpoint,
+        "model": cfg.model.arch,
+        "task": "reid",
+        "data": cfg.data.path,
+        "samples": e.samples,
+    });
+    for (k, v) in &e.metrics {
+        report[k] = serde_json::json!(v);
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_eval_reid(
+    checkpoint: &Path,
+    data: Option<PathBuf>,
+    batch_size: usize,
+) -> Result<(RunConfig, occlude::train::task::Evaluation)> {
+    occlude::train::reid::evaluate_checkpoint::<occlude::backend::CudaAutodiff>(
+        checkpoint,
+        data,
+        batch_size,
+        &Default::default(),
+    )
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_eval_reid(_: &Path, _: Option<PathBuf>, _: usize) -> Result<(RunConfig, occlude::train::task::Evaluation)> {
+    anyhow::bail!(crate::common::NO_CUDA)
 }
 
 #[cfg(feature = "cuda")]

@@ -19,12 +19,14 @@
 //!   rank-1 / rank-5 as the headline `test_top1` / `test_top5`, no evaluation loss.
 
 pub mod config;
+pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod ranking;
 pub mod sampler;
 
 pub use config::ReidConfig;
+pub use eval::evaluate_checkpoint;
 pub use model::ReidNet;
 
 use super::evaluate::{to_device, workers};
