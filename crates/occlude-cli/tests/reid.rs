@@ -84,6 +84,32 @@ fn train_on_a_generated_market1501_tree_reports_rank1_and_map() {
         assert_eq!(e["samples"], 12 + 24 + 8);
         let err = run_err(occlude().arg("eval").arg("--checkpoint").arg(&checkpoint).args(["--occlude", "cutout:s=8"]));
         assert!(err.contains("re-ID checkpoint"), "{err}");
+        // `occlude export`: the backbone under torchvision's names, bit for bit.
+        let out = dir.path().join(format!("{out}-backbone.safetensors"));
+        let o = run_ok(occlude().arg("export").arg(&checkpoint).arg(&out));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("last stride 1"));
+        let tv = occlude::models::torchvision::read_safetensors(&out).unwrap();
+        // Every name of torchvision's resnet18 with its shape (the committed list), fc aside.
+        let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../occlude/src/models/torchvision_resnet_keys.txt");
+        let want: Vec<String> = std::fs::read_to_string(list)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("resnet18 "))
+            .filter(|l| !l.starts_with("fc.") && !l.contains("num_batches_tracked")) // read_safetensors skips those
+            .map(String::from)
+            .collect();
+        let got: Vec<String> = tv
+            .iter()
+            .map(|(k, t)| {
+                let dims: Vec<String> = t.shape.as_slice().iter().map(|d| d.to_string()).collect();
+                format!("{k} {}", dims.join("x"))
+            })
+            .collect();
+        let (mut want, mut got) = (want, got);
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+        assert_eq!(tv["layer4.1.conv2.weight"], ck.model["backbone.stages.3.1.conv2.weight"]);
     }
 }
 
