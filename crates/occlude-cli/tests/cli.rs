@@ -408,6 +408,29 @@ fn read_npy(path: &Path) -> (String, Vec<f32>) {
     (header, data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
 }
 
+/// Saliency of a non-ResNet checkpoint: the network is rebuilt from its own tensors
+/// whatever the architecture.
+#[test]
+fn saliency_reads_every_architecture_s_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), 1);
+    run_ok(occlude().args(["train", "-q", "--set", "model.arch=\"wrn-10-1\"", "--config"]).arg(&cfg));
+    let input = dir.path().join("x.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x * y) as u8])).save(&input).unwrap();
+    let out = run_ok(
+        occlude()
+            .args(["saliency", "--method", "vanilla", "--checkpoint"])
+            .arg(dir.path().join("out/checkpoint.safetensors"))
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(dir.path().join("map.png")),
+    );
+    let report = stdout_json(&out);
+    assert!(report["predicted"].as_u64().is_some_and(|p| p < 10), "{report}");
+    assert!(dir.path().join("map.png").exists());
+}
+
 #[test]
 fn saliency_of_an_image_under_a_trained_checkpoint() {
     let dir = tempfile::tempdir().unwrap();

@@ -208,17 +208,37 @@ pub fn load_model<B: Backend>(path: &Path, device: &B::Device) -> Result<(RunCon
     let ck = checkpoint::load(path)?;
     let cfg = RunConfig::from_toml_str(&ck.config_toml, None)
         .with_context(|| format!("{}: the configuration stored in the checkpoint is invalid", path.display()))?;
-    let dims = |key: &str| {
-        ck.model
-            .get(key)
-            .map(|d| d.shape.to_vec())
-            .with_context(|| format!("{}: no tensor {key} (not a ResNet checkpoint of occlude)", path.display()))
-    };
-    let channels = dims("resnet.stem.weight")?[1];
-    let classes = dims("resnet.fc.bias")?[0];
+    if cfg.reid.is_some() {
+        bail!(
+            "{}: a re-ID checkpoint; saliency maps are for classifiers (`occlude eval` and `occlude export` take re-ID checkpoints)",
+            path.display()
+        );
+    }
+    let (channels, classes) = classifier_dims(&ck.model).with_context(|| {
+        format!("{}: not a classifier checkpoint of occlude (no first convolution or last layer found)", path.display())
+    })?;
     let model: Network<B> = cfg.model.init(channels, classes, device)?;
     let model = load_named(model, ck.model).with_context(|| format!("loading {}", path.display()))?;
     Ok((cfg, model))
+}
+
+/// Input channels and classes of a classifier's tensors (paths as in a checkpoint),
+/// read from its first convolution and its last layer, whatever the architecture.
+fn classifier_dims(model: &std::collections::HashMap<String, TensorData>) -> Option<(usize, usize)> {
+    // (variant, first convolution's weight, last layer's bias): every [`Network`] variant.
+    const LAYOUTS: [(&str, &str, &str); 6] = [
+        ("resnet", "stem.weight", "fc.bias"),
+        ("wrn", "stem.weight", "fc.bias"),
+        ("shake_shake", "stem.weight", "fc.bias"),
+        ("pyramidnet", "stem.weight", "fc.bias"),
+        ("alexnet", "convs.0.weight", "fc3.bias"),
+        ("vgg", "convs.0.weight", "fc3.bias"),
+    ];
+    LAYOUTS.iter().find_map(|(v, first, last)| {
+        let c = *model.get(&format!("{v}.{first}"))?.shape.as_slice().get(1)?;
+        let k = *model.get(&format!("{v}.{last}"))?.shape.as_slice().first()?;
+        Some((c, k))
+    })
 }
 
 /// Runs `occlude saliency`: writes the heat map (and raw values) and reports.

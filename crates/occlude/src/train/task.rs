@@ -14,13 +14,13 @@
 //! * classification ([`super::classification`]): one shuffled loader, the augmentation
 //!   paradigms of seed 000 and the KeepAugment methods of seed 003, cross-entropy (plus
 //!   the early-exit head's loss), evaluation top-1/top-5;
-//! * semi-supervised UDA (seed 003 §4.3) would implement `Batch = (labelled batch,
+//! * semi-supervised UDA, seed 003 §4.3 ([`super::semi`]): `Batch = (labelled batch,
 //!   unlabelled batch μ× larger)` from two loaders in [`Task::batches`], the
 //!   supervised + consistency loss in [`Task::step`] with `sup_loss`,
 //!   `consistency_loss` and `mask_rate` in [`StepOutput::metrics`], and the labelled
 //!   subset in [`Task::state`] / [`Task::restore`] (and a file via
 //!   [`Task::write_files`]);
-//! * re-identification (seed 003 §4.4) would implement a P×K identity sampler in
+//! * re-identification, seed 003 §4.4 ([`super::reid`]): a P×K identity sampler in
 //!   [`Task::batches`], a model with a BNNeck as [`Task::Model`], ID + triplet loss in
 //!   [`Task::step`], and rank-1/mAP in [`Evaluation::metrics`] (rank-1 and rank-5 as
 //!   the headline `top1`/`top5`, no evaluation loss).
