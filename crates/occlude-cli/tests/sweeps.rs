@@ -33,6 +33,7 @@ const SWEEPS: &[&str] = &[
     "seed003-table9-uda",
     "fmnist-hide-and-seek",
     "fmnist-keepcutout",
+    "fmnist-keepautoaugment",
     "fmnist-tau",
 ];
 
