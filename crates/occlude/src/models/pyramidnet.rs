@@ -189,8 +189,7 @@ impl<B: Backend> EarlyExit<B> for PyramidNet<B> {
         self.stage(0, h, ctx)
     }
 
-    fn rest(&self, h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
-        let mut h = h;
+    fn rest(&self, mut h: Tensor<B, 4>, ctx: &mut Ctx<B>) -> Tensor<B, 2> {
         for s in 1..self.stages.len() {
             h = self.stage(s, h, ctx);
         }

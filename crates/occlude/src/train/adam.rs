@@ -14,7 +14,7 @@
 //! exactly. `t` counts the optimiser's steps: every trained parameter gets a gradient
 //! at every step in occlude's tasks, as PyTorch's per-parameter count then is.
 
-use super::optimizer::{apply_update, flat_from_data, Flat};
+use super::optimizer::{add_weight_decay, apply_update, flat_from_data, Flat};
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
@@ -59,10 +59,7 @@ impl<B: AutodiffBackend> Adam<B> {
     /// The update of one parameter at step `t` (the recurrence in the module docs).
     fn update(&mut self, lr: f64, path: String, theta: Flat<B>, grad: Flat<B>) -> Flat<B> {
         let c = self.config;
-        let mut g = grad;
-        if c.weight_decay > 0.0 {
-            g = g + theta.clone().mul_scalar(c.weight_decay);
-        }
+        let g = add_weight_decay::<B>(grad, &theta, c.weight_decay);
         let (m, v) = self.moments.remove(&path).unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
         let m = m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1);
         let v = v.mul_scalar(c.beta2) + g.powi_scalar(2).mul_scalar(1.0 - c.beta2);

@@ -58,6 +58,16 @@ impl<B: AutodiffBackend, F: FnMut(String, Flat<B>, Flat<B>) -> Flat<B>> ModuleMa
     }
 }
 
+/// L2 weight decay as PyTorch's SGD and Adam apply it, added to the gradient:
+/// `g ← ∇θ + λ·θ` (nothing when `λ = 0`).
+pub(super) fn add_weight_decay<B: AutodiffBackend>(grad: Flat<B>, theta: &Flat<B>, lambda: f64) -> Flat<B> {
+    if lambda > 0.0 {
+        grad + theta.clone().mul_scalar(lambda)
+    } else {
+        grad
+    }
+}
+
 /// One saved optimiser buffer as a flat tensor on `device`; `name` is its key in the
 /// checkpoint, for the error.
 pub(super) fn flat_from_data<B: AutodiffBackend>(name: &str, data: TensorData, device: &B::Device) -> Result<Flat<B>> {

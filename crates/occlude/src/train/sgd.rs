@@ -11,7 +11,7 @@
 //! The momentum buffers are keyed by parameter path, so they can be saved in a
 //! checkpoint and restored into a freshly built model.
 
-use super::optimizer::{apply_update, flat_from_data, Flat};
+use super::optimizer::{add_weight_decay, apply_update, flat_from_data, Flat};
 use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -46,10 +46,7 @@ impl<B: AutodiffBackend> Sgd<B> {
     /// The update of one parameter (the recurrence in the module docs).
     fn update(&mut self, lr: f64, path: String, theta: Flat<B>, grad: Flat<B>) -> Flat<B> {
         let c = self.config;
-        let mut g = grad;
-        if c.weight_decay > 0.0 {
-            g = g + theta.clone().mul_scalar(c.weight_decay);
-        }
+        let mut g = add_weight_decay::<B>(grad, &theta, c.weight_decay);
         if c.momentum > 0.0 {
             let v = match self.velocity.remove(&path) {
                 Some(v) => v.mul_scalar(c.momentum) + g.clone(),
